@@ -1,0 +1,167 @@
+//! The workspace state the server keeps, as types that cannot hold an invalid id.
+//!
+//! Ids are `'_'` + N ASCII letters/digits: the browser library builds CSS
+//! selectors from them, so anything else would break it. Parsing at the edge
+//! (`WorkspaceId::parse`) means every id inside the server is well-formed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the epoch, as the original stored `created`.
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn random_id(len: usize) -> String {
+    let mut s = String::with_capacity(len + 1);
+    s.push('_');
+    s.extend(
+        rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(len)
+            .map(char::from),
+    );
+    s
+}
+
+fn is_valid_id(s: &str, len: usize) -> bool {
+    s.len() == len + 1 && s.starts_with('_') && s[1..].bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// A fresh random id; ids are only ever made by the server.
+            pub fn generate(len: usize) -> Self {
+                Self(random_id(len).into())
+            }
+            /// Accepts only the exact id form for ids of `len` characters after `_`.
+            pub fn parse(s: &str, len: usize) -> Option<Self> {
+                is_valid_id(s, len).then(|| Self(s.into()))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), &self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// The id of a workspace, which also names its Socket.IO room.
+    WorkspaceId
+);
+id_type!(
+    /// The id of an attendee, unique within the server.
+    AttendeeId
+);
+
+/// An attendee as clients see it: never carries socket bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendee {
+    pub id: AttendeeId,
+    pub name: String,
+    pub avatar: String,
+}
+
+/// A workspace as stored. `pin_check` is the keyed hash of the PIN, never the PIN.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub avatar: String,
+    pub owner: AttendeeId,
+    pub created: u64,
+    pub token: String,
+    pub pin_check: String,
+    pub attendees: BTreeMap<AttendeeId, Attendee>,
+    /// What the last `ring` carried as `workspace.call` (the library sends none, so usually null).
+    pub call: serde_json::Value,
+}
+
+/// The public view of a workspace in `created` and `re-attendance-granted`.
+#[derive(Serialize)]
+pub struct WorkspaceView<'a> {
+    pub id: &'a WorkspaceId,
+    pub name: &'a str,
+    pub avatar: &'a str,
+    pub owner: &'a AttendeeId,
+    pub created: u64,
+    pub token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<&'a serde_json::Value>,
+}
+
+impl Workspace {
+    /// The view without `call` (`created`, `re-attendance-granted`).
+    pub fn view(&self) -> WorkspaceView<'_> {
+        WorkspaceView {
+            id: &self.id,
+            name: &self.name,
+            avatar: &self.avatar,
+            owner: &self.owner,
+            created: self.created,
+            token: &self.token,
+            call: None,
+        }
+    }
+
+    /// The view with `call` (`attendance-granted`).
+    pub fn view_with_call(&self) -> WorkspaceView<'_> {
+        WorkspaceView {
+            call: Some(&self.call),
+            ..self.view()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back() {
+        for _ in 0..100 {
+            let id = WorkspaceId::generate(10);
+            assert_eq!(WorkspaceId::parse(id.as_str(), 10), Some(id.clone()));
+        }
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in [
+            "",
+            "_",
+            "abcdefghijk",
+            "_abc",
+            "_abcdefghi-",
+            "_abcdefghi.",
+            "_abcdéfghi",
+            "_abcdefghijk",
+        ] {
+            assert!(AttendeeId::parse(bad, 10).is_none(), "{bad:?}");
+        }
+    }
+}

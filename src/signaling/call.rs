@@ -1,0 +1,68 @@
+//! Calls are peer to peer; the server only forwards (PROTOCOL.md §3 "Calls").
+//! The objects clients attach (`workspace`, `call`, `offer`, …) pass through
+//! as sent; only the ids the guard checked are trusted.
+
+use serde_json::{json, Value};
+
+use super::guard::Member;
+use super::payload;
+use super::{Ctx, Rejection};
+
+pub async fn ring(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
+    let callee = m.target(ctx.app, "callee").await?;
+    let workspace = payload::take(&mut m.payload, "workspace");
+    let stored_call = workspace.get("call").cloned().unwrap_or(Value::Null);
+    ctx.app.store.set_call(&m.workspace, stored_call).await?;
+    let out = json!({
+        "workspace": workspace,
+        "caller": payload::take(&mut m.payload, "attendee"),
+        "offer": payload::take(&mut m.payload, "offer"),
+        "call": payload::take(&mut m.payload, "call"),
+        "nonce": payload::nonce(&m.payload),
+    });
+    ctx.to_attendee(&callee, "ring", &out).await;
+    Ok(())
+}
+
+pub async fn answer(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
+    let caller = m.target(ctx.app, "caller").await?;
+    let out = json!({
+        "workspace": payload::take(&mut m.payload, "workspace"),
+        "callee": payload::take(&mut m.payload, "attendee"),
+        "answer": payload::take(&mut m.payload, "answer"),
+        "call": payload::take(&mut m.payload, "call"),
+        "nonce": payload::nonce(&m.payload),
+    });
+    ctx.to_attendee(&caller, "answer", &out).await;
+    Ok(())
+}
+
+pub async fn busy(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
+    let out = json!({
+        "workspace": payload::take(&mut m.payload, "workspace"),
+        "callee": payload::take(&mut m.payload, "attendee"),
+        "call": payload::take(&mut m.payload, "call"),
+    });
+    ctx.to_room(&m.workspace, "busy", &out).await;
+    Ok(())
+}
+
+pub async fn hangup(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
+    ctx.app.store.set_call(&m.workspace, Value::Null).await?;
+    let out = json!({
+        "attendee": payload::take(&mut m.payload, "attendee"),
+        "call": payload::take(&mut m.payload, "call"),
+    });
+    ctx.to_room(&m.workspace, "hangup", &out).await;
+    Ok(())
+}
+
+/// `mic-toggle` and `cam-toggle`: the same message under two names.
+pub async fn toggle(ctx: &mut Ctx<'_>, mut m: Member, event: &str) -> Result<(), Rejection> {
+    let out = json!({
+        "attendee": payload::take(&mut m.payload, "attendee"),
+        "state": payload::take(&mut m.payload, "state"),
+    });
+    ctx.to_room(&m.workspace, event, &out).await;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! The one gate in front of every event that touches workspace state.
+//!
+//! `admit` turns a raw payload into a `Member` — a sender whose access token
+//! verifies, names this workspace and this attendee, who is still a member,
+//! and (for owner-only events) the owner — or into the `Rejection` the sender
+//! gets. Handlers of token-checked events take a `Member`, so they cannot be
+//! reached without passing here. The checks run in the order of
+//! `tests/CONTRACT.md`, which decides which alert a bad payload gets.
+
+use serde_json::Value;
+use socketioxide::extract::SocketRef;
+
+use super::alerts::{self, Rejection};
+use super::payload::{self, Payload};
+use super::presence::Session;
+use crate::app::App;
+use crate::model::{AttendeeId, WorkspaceId};
+use crate::store::Membership;
+use crate::tokens::AccessClaims;
+
+/// What a token-checked event requires of its sender.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    /// The payload field whose `id` is the sender (`attendee` or `broadcaster`).
+    pub sender: &'static str,
+    pub owner_only: bool,
+}
+
+/// A sender that passed the guard, with the rest of its payload.
+pub struct Member {
+    pub workspace: WorkspaceId,
+    pub attendee: AttendeeId,
+    pub owner: bool,
+    pub access_token: String,
+    pub payload: Payload,
+}
+
+pub async fn admit<E>(
+    app: &App,
+    socket: &SocketRef,
+    session: &mut Session,
+    rule: Rule,
+    data: Result<Value, E>,
+) -> Result<Member, Rejection> {
+    let mut payload = payload::object(data)?;
+    let len = app.settings.workspace_id_len;
+    let workspace = payload::nested_id(
+        &payload,
+        "workspace",
+        |s| WorkspaceId::parse(s, len),
+        alerts::BAD_WORKSPACE_ID,
+    )?;
+    let attendee = payload::nested_id(
+        &payload,
+        rule.sender,
+        |s| AttendeeId::parse(s, len),
+        alerts::BAD_ATTENDEE_ID,
+    )?;
+    let access_token = match payload.remove("accessToken") {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        _ => return Err(Rejection::alert(alerts::NO_ACCESS)),
+    };
+    let claims = session.verified(&access_token, |t| app.tokens.verify_access_token(t).ok());
+    match claims {
+        Some(AccessClaims {
+            workspace: w,
+            attendee: a,
+            ..
+        }) if w == workspace && a == attendee => {}
+        _ => return Err(Rejection::alert(alerts::BAD_ACCESS_TOKEN)),
+    }
+    let owner = match app.store.membership(&workspace, &attendee).await? {
+        Membership::NoWorkspace => return Err(Rejection::Destroyed),
+        Membership::NotMember => return Err(Rejection::alert(alerts::NO_ACCESS)),
+        Membership::Member { owner } => owner,
+    };
+    if rule.owner_only && !owner {
+        return Err(Rejection::alert(alerts::NOT_OWNER));
+    }
+    session.bind(socket, &workspace, &attendee);
+    Ok(Member {
+        workspace,
+        attendee,
+        owner,
+        access_token,
+        payload,
+    })
+}
+
+impl Member {
+    /// The attendee a message is addressed to (`payload[field].id`), which must
+    /// be a member of the sender's workspace.
+    pub async fn target(&self, app: &App, field: &str) -> Result<AttendeeId, Rejection> {
+        let len = app.settings.workspace_id_len;
+        let target = payload::nested_id(
+            &self.payload,
+            field,
+            |s| AttendeeId::parse(s, len),
+            alerts::BAD_ATTENDEE_ID,
+        )?;
+        match app.store.membership(&self.workspace, &target).await? {
+            Membership::Member { .. } => Ok(target),
+            Membership::NotMember => Err(Rejection::alert(alerts::TARGET_NOT_MEMBER)),
+            Membership::NoWorkspace => Err(Rejection::Destroyed),
+        }
+    }
+}

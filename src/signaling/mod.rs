@@ -1,0 +1,287 @@
+//! The Socket.IO side: one event loop per socket, the event table, and the
+//! emit helpers handlers share.
+//!
+//! socketioxide runs every async handler in a task of its own, so two events
+//! of one socket could be handled out of order — and WebRTC signaling is
+//! order-sensitive (an ICE candidate must not overtake its offer). So the only
+//! handler registered is a synchronous fallback that queues `(event, payload)`
+//! on the socket's own loop, which handles them one at a time, in order.
+
+mod alerts;
+mod call;
+mod guard;
+mod payload;
+mod presence;
+mod relay;
+mod workspace;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Event, SocketRef, TryData};
+use socketioxide::handler::{FromMessageParts, MessageHandler, Value as CoreValue};
+use socketioxide::socket::Socket;
+use socketioxide::SocketIo;
+use tokio::sync::mpsc;
+
+pub use alerts::Rejection;
+use guard::{Member, Rule};
+use presence::Session;
+
+use crate::app::App;
+use crate::model::{AttendeeId, WorkspaceId};
+
+/// How many events one socket may have waiting before it is told to slow down.
+const QUEUE_DEPTH: usize = 256;
+
+enum Incoming {
+    Event(String, Result<Value, String>),
+    Disconnected,
+}
+
+/// Registers the root namespace. Must run before the server starts serving.
+pub fn register(io: &SocketIo, app: Arc<App>) {
+    io.ns("/", move |socket: SocketRef| {
+        let app = app.clone();
+        async move { on_connect(socket, app) }
+    });
+}
+
+fn on_connect(socket: SocketRef, app: Arc<App>) {
+    tracing::debug!(sid = %socket.id, protocol = ?socket.protocol(), transport = ?socket.transport_type(), "connected");
+    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+    socket.on_fallback(Enqueue(tx.clone()));
+    socket.on_disconnect(move || {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(Incoming::Disconnected).await;
+        }
+    });
+    tokio::spawn(event_loop(socket, app, rx));
+}
+
+/// The socket's only message handler. socketioxide calls it synchronously, in
+/// arrival order, for every event; it only decodes and queues.
+struct Enqueue(mpsc::Sender<Incoming>);
+
+impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
+    fn call(&self, s: Arc<Socket<A>>, mut v: CoreValue, ack_id: Option<i64>) {
+        let name = match Event::from_message_parts(&s, &mut v, &ack_id) {
+            Ok(Event(name)) => name,
+            Err(e) => {
+                tracing::debug!(sid = %s.id, error = %e, "event without a name ignored");
+                return;
+            }
+        };
+        let TryData(data) = match TryData::<Value>::from_message_parts(&s, &mut v, &ack_id) {
+            Ok(data) => data,
+            Err(never) => match never {},
+        };
+        let data = data.map_err(|e| e.to_string());
+        if self.0.try_send(Incoming::Event(name, data)).is_err() {
+            if let Err(e) = s.emit("alert", alerts::BUSY) {
+                tracing::debug!(sid = %s.id, error = %e, "could not tell a flooding socket to slow down");
+            }
+        }
+    }
+}
+
+async fn event_loop(socket: SocketRef, app: Arc<App>, mut rx: mpsc::Receiver<Incoming>) {
+    let mut session = Session::default();
+    while let Some(incoming) = rx.recv().await {
+        let Incoming::Event(name, data) = incoming else {
+            break;
+        };
+        let mut ctx = Ctx {
+            app: &app,
+            socket: &socket,
+            session: &mut session,
+        };
+        if let Err(rejection) = ctx.handle(&name, data).await {
+            tracing::debug!(sid = %socket.id, event = %name, ?rejection, "event refused");
+            rejection.send_to(&socket);
+        }
+        if !socket.connected() {
+            break;
+        }
+    }
+    tracing::debug!(sid = %socket.id, "event loop ended");
+}
+
+/// The token-checked events and what each requires of its sender.
+#[derive(Clone, Copy, Debug)]
+enum Guarded {
+    ReAttend,
+    Attendees,
+    Leave,
+    Kick,
+    Destroy,
+    Ring,
+    Answer,
+    Busy,
+    Hangup,
+    MicToggle,
+    CamToggle,
+    IceCandidate,
+    Negotiation,
+}
+
+impl Guarded {
+    fn from_name(name: &str) -> Option<Guarded> {
+        Some(match name {
+            "re-attend" => Guarded::ReAttend,
+            "attendees" => Guarded::Attendees,
+            "leave" => Guarded::Leave,
+            "kick" => Guarded::Kick,
+            "destroy" => Guarded::Destroy,
+            "ring" => Guarded::Ring,
+            "answer" => Guarded::Answer,
+            "busy" => Guarded::Busy,
+            "hangup" => Guarded::Hangup,
+            "mic-toggle" => Guarded::MicToggle,
+            "cam-toggle" => Guarded::CamToggle,
+            "icecandidate" => Guarded::IceCandidate,
+            "negotiation" => Guarded::Negotiation,
+            _ => return None,
+        })
+    }
+
+    fn rule(self) -> Rule {
+        match self {
+            Guarded::IceCandidate | Guarded::Negotiation => Rule {
+                sender: "broadcaster",
+                owner_only: false,
+            },
+            Guarded::Kick | Guarded::Destroy => Rule {
+                sender: "attendee",
+                owner_only: true,
+            },
+            _ => Rule {
+                sender: "attendee",
+                owner_only: false,
+            },
+        }
+    }
+}
+
+/// One event being handled: the shared app, the sending socket and its session.
+pub struct Ctx<'a> {
+    app: &'a App,
+    socket: &'a SocketRef,
+    session: &'a mut Session,
+}
+
+impl Ctx<'_> {
+    async fn handle(&mut self, name: &str, data: Result<Value, String>) -> Result<(), Rejection> {
+        match name {
+            "iceservers" => {
+                self.reply("iceservers", self.app.ice.list());
+                Ok(())
+            }
+            "create" => workspace::create(self, data).await,
+            "attend" => workspace::attend(self, data).await,
+            other => match Guarded::from_name(other) {
+                Some(event) => {
+                    let member =
+                        guard::admit(self.app, self.socket, self.session, event.rule(), data)
+                            .await?;
+                    self.handle_guarded(event, member).await
+                }
+                None => {
+                    tracing::debug!(sid = %self.socket.id, event = %other, "unknown event ignored");
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    async fn handle_guarded(&mut self, event: Guarded, m: Member) -> Result<(), Rejection> {
+        match event {
+            Guarded::ReAttend => workspace::re_attend(self, m).await,
+            Guarded::Attendees => workspace::attendees(self, m).await,
+            Guarded::Leave => workspace::leave(self, m).await,
+            Guarded::Kick => workspace::kick(self, m).await,
+            Guarded::Destroy => workspace::destroy(self, m).await,
+            Guarded::Ring => call::ring(self, m).await,
+            Guarded::Answer => call::answer(self, m).await,
+            Guarded::Busy => call::busy(self, m).await,
+            Guarded::Hangup => call::hangup(self, m).await,
+            Guarded::MicToggle => call::toggle(self, m, "mic-toggle").await,
+            Guarded::CamToggle => call::toggle(self, m, "cam-toggle").await,
+            Guarded::IceCandidate => relay::icecandidate(self, m).await,
+            Guarded::Negotiation => relay::negotiation(self, m).await,
+        }
+    }
+
+    /// To the sender only.
+    fn reply<T: ?Sized + Serialize>(&self, event: &str, data: &T) {
+        if let Err(e) = self.socket.emit(event, data) {
+            tracing::debug!(sid = %self.socket.id, event, error = %e, "reply not sent");
+        }
+    }
+
+    /// To every socket in the workspace's room except the sender.
+    async fn to_room<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
+        let sent = self
+            .socket
+            .to(presence::workspace_room(workspace))
+            .emit(event, data)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(event, error = %e, "room broadcast failed");
+        }
+    }
+
+    /// To every socket in the workspace's room, the sender included.
+    async fn to_room_and_sender<T: ?Sized + Serialize>(
+        &self,
+        workspace: &WorkspaceId,
+        event: &str,
+        data: &T,
+    ) {
+        let sent = self
+            .socket
+            .within(presence::workspace_room(workspace))
+            .emit(event, data)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(event, error = %e, "room broadcast failed");
+        }
+    }
+
+    /// To the sockets of one attendee.
+    async fn to_attendee<T: ?Sized + Serialize>(
+        &self,
+        attendee: &AttendeeId,
+        event: &str,
+        data: &T,
+    ) {
+        let sent = self
+            .socket
+            .within(presence::attendee_room(attendee))
+            .emit(event, data)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(event, error = %e, "message to attendee failed");
+        }
+    }
+
+    /// Makes every socket of `attendee` leave the workspace's rooms.
+    async fn unbind(&mut self, workspace: &WorkspaceId, attendee: &AttendeeId) {
+        let rooms = vec![
+            presence::workspace_room(workspace),
+            presence::attendee_room(attendee),
+        ];
+        if let Err(e) = self
+            .socket
+            .within(presence::attendee_room(attendee))
+            .leave(rooms)
+            .await
+        {
+            tracing::warn!(error = %e, "could not remove sockets from rooms");
+        }
+        self.session.forget(workspace, attendee);
+    }
+}

@@ -1,0 +1,211 @@
+//! The workspace life cycle: create, attend, re-attend, attendees, leave,
+//! kick, destroy (PROTOCOL.md §3).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::alerts::{self, Rejection};
+use super::guard::Member;
+use super::payload::{self, Payload};
+use super::Ctx;
+use crate::model::{now_millis, Attendee, AttendeeId, Workspace, WorkspaceId, WorkspaceView};
+
+#[derive(Serialize)]
+struct Created<'a> {
+    workspace: WorkspaceView<'a>,
+    attendee: &'a Attendee,
+    #[serde(rename = "accessToken")]
+    access_token: &'a str,
+    nonce: Value,
+}
+
+#[derive(Serialize)]
+struct Granted<'a> {
+    workspace: WorkspaceView<'a>,
+    attendee: &'a Attendee,
+    attendees: &'a BTreeMap<AttendeeId, Attendee>,
+    #[serde(rename = "accessToken")]
+    access_token: &'a str,
+    nonce: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call: Option<&'a Value>,
+}
+
+/// A new attendee named by `payload.attendee`, defaults filled in.
+fn new_attendee(ctx: &Ctx<'_>, payload: &Payload) -> Result<Attendee, Rejection> {
+    let s = &ctx.app.settings;
+    let profile = payload::optional_object(payload, "attendee")?;
+    Ok(Attendee {
+        id: AttendeeId::generate(s.workspace_id_len),
+        name: payload::text_or(profile, ("attendee", "name"), &s.anonymous_attendee)?,
+        avatar: payload::text_or(profile, ("attendee", "avatar"), &s.default_attendee_avatar)?,
+    })
+}
+
+pub async fn create(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<(), Rejection> {
+    let payload = payload::object(data)?;
+    let s = &ctx.app.settings;
+    let spec = payload::optional_object(&payload, "workspace")?;
+    let name = payload::text_or(spec, ("workspace", "name"), &s.untitled_workspace)?;
+    let avatar = payload::text_or(spec, ("workspace", "avatar"), &s.default_workspace_avatar)?;
+    let pin = payload::pin(spec)?;
+    let owner = new_attendee(ctx, &payload)?;
+
+    let id = WorkspaceId::generate(s.workspace_id_len);
+    let tokens = &ctx.app.tokens;
+    let workspace = Workspace {
+        token: tokens.workspace_token(&id),
+        pin_check: tokens.pin_check(&id, &pin),
+        id,
+        name,
+        avatar,
+        owner: owner.id.clone(),
+        created: now_millis(),
+        attendees: BTreeMap::from([(owner.id.clone(), owner.clone())]),
+        call: Value::Null,
+    };
+    let access_token = tokens.access_token(&workspace.id, &owner.id, true);
+    let reply = json!(Created {
+        workspace: workspace.view(),
+        attendee: &owner,
+        access_token: &access_token,
+        nonce: payload::nonce(&payload),
+    });
+    let (ws_id, owner_id) = (workspace.id.clone(), owner.id.clone());
+    ctx.app.store.create(workspace).await?;
+    ctx.session.bind(ctx.socket, &ws_id, &owner_id);
+    tracing::info!(workspace = %ws_id, owner = %owner_id, "workspace created");
+    ctx.reply("created", &reply);
+    Ok(())
+}
+
+pub async fn attend(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<(), Rejection> {
+    let payload = payload::object(data)?;
+    let spec = payload::optional_object(&payload, "workspace")?;
+    let token = match spec.and_then(|w| w.get("token")) {
+        Some(Value::String(t)) if !t.is_empty() => t.as_str(),
+        _ => return Err(Rejection::alert(alerts::NO_WORKSPACE_TOKEN)),
+    };
+    let pin = payload::pin(spec)?;
+    let attendee = new_attendee(ctx, &payload)?;
+    let app = ctx.app;
+    let id = app
+        .tokens
+        .verify_workspace_token(token)
+        .map_err(|_| Rejection::alert(alerts::WRONG_PIN))?;
+    let stored = app.store.get(&id).await?.ok_or(Rejection::Destroyed)?;
+    if !app.tokens.pin_matches(&id, &pin, &stored.pin_check) {
+        return Err(Rejection::alert(alerts::WRONG_PIN));
+    }
+    let workspace = app
+        .store
+        .add_attendee(
+            &id,
+            attendee.clone(),
+            app.settings.max_capacity_of_workspace,
+        )
+        .await?;
+    ctx.session.bind(ctx.socket, &id, &attendee.id);
+    let access_token = app.tokens.access_token(&id, &attendee.id, false);
+    tracing::info!(workspace = %id, attendee = %attendee.id, "attendee joined");
+    ctx.reply(
+        "attendance-granted",
+        &Granted {
+            workspace: workspace.view_with_call(),
+            attendee: &attendee,
+            attendees: &workspace.attendees,
+            access_token: &access_token,
+            nonce: payload::nonce(&payload),
+            call: None,
+        },
+    );
+    ctx.to_room(&id, "attend", &attendee).await;
+    Ok(())
+}
+
+pub async fn re_attend(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+    let workspace = ctx
+        .app
+        .store
+        .get(&m.workspace)
+        .await?
+        .ok_or(Rejection::Destroyed)?;
+    let attendee = workspace
+        .attendees
+        .get(&m.attendee)
+        .ok_or(Rejection::alert(alerts::NO_ACCESS))?;
+    ctx.reply(
+        "re-attendance-granted",
+        &Granted {
+            workspace: workspace.view(),
+            attendee,
+            attendees: &workspace.attendees,
+            access_token: &m.access_token,
+            nonce: payload::nonce(&m.payload),
+            call: Some(&workspace.call),
+        },
+    );
+    ctx.to_room(&m.workspace, "attend", attendee).await;
+    Ok(())
+}
+
+pub async fn attendees(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+    let workspace = ctx
+        .app
+        .store
+        .get(&m.workspace)
+        .await?
+        .ok_or(Rejection::Destroyed)?;
+    ctx.reply("attendees", &json!({ "attendees": workspace.attendees }));
+    Ok(())
+}
+
+pub async fn leave(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+    if m.owner {
+        return Err(Rejection::alert(alerts::OWNER_CANNOT_LEAVE));
+    }
+    let gone = ctx
+        .app
+        .store
+        .remove_attendee(&m.workspace, &m.attendee)
+        .await?
+        .ok_or(Rejection::alert(alerts::NO_ACCESS))?;
+    ctx.unbind(&m.workspace, &m.attendee).await;
+    tracing::info!(workspace = %m.workspace, attendee = %m.attendee, "attendee left");
+    ctx.to_room(&m.workspace, "leave", &gone).await;
+    Ok(())
+}
+
+pub async fn kick(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+    let target = m.target(ctx.app, "kickedAttendee").await?;
+    if target == m.attendee {
+        return Err(Rejection::alert(alerts::OWNER_CANNOT_BE_KICKED));
+    }
+    let Some(kicked) = ctx.app.store.remove_attendee(&m.workspace, &target).await? else {
+        return Err(Rejection::alert(alerts::TARGET_NOT_MEMBER));
+    };
+    ctx.to_room_and_sender(
+        &m.workspace,
+        "kicked",
+        &json!({ "id": kicked.id, "name": kicked.name }),
+    )
+    .await;
+    ctx.unbind(&m.workspace, &target).await;
+    tracing::info!(workspace = %m.workspace, attendee = %target, "attendee kicked");
+    Ok(())
+}
+
+pub async fn destroy(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+    let Some(workspace) = ctx.app.store.destroy(&m.workspace).await? else {
+        return Err(Rejection::Destroyed);
+    };
+    ctx.to_room_and_sender(&m.workspace, "destroyed", &json!({}))
+        .await;
+    for attendee in workspace.attendees.keys() {
+        ctx.unbind(&m.workspace, attendee).await;
+    }
+    tracing::info!(workspace = %m.workspace, "workspace destroyed");
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! The default store: a sharded concurrent map. Each operation locks one shard
+//! for a few instructions and never across an await, so a relay in one
+//! workspace never waits for a join in another.
+
+use async_trait::async_trait;
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+
+use super::{Membership, Store, StoreError};
+use crate::model::{Attendee, AttendeeId, Workspace, WorkspaceId};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    workspaces: DashMap<WorkspaceId, Workspace>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create(&self, workspace: Workspace) -> Result<(), StoreError> {
+        match self.workspaces.entry(workspace.id.clone()) {
+            Entry::Occupied(_) => Err(StoreError::Backend("workspace id collision".into())),
+            Entry::Vacant(v) => {
+                v.insert(workspace);
+                Ok(())
+            }
+        }
+    }
+
+    async fn get(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+        Ok(self.workspaces.get(id).map(|w| w.clone()))
+    }
+
+    async fn membership(
+        &self,
+        id: &WorkspaceId,
+        attendee: &AttendeeId,
+    ) -> Result<Membership, StoreError> {
+        Ok(match self.workspaces.get(id) {
+            None => Membership::NoWorkspace,
+            Some(w) if w.attendees.contains_key(attendee) => Membership::Member {
+                owner: &w.owner == attendee,
+            },
+            Some(_) => Membership::NotMember,
+        })
+    }
+
+    async fn add_attendee(
+        &self,
+        id: &WorkspaceId,
+        attendee: Attendee,
+        capacity: usize,
+    ) -> Result<Workspace, StoreError> {
+        let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
+        if !w.attendees.contains_key(&attendee.id) && w.attendees.len() >= capacity {
+            return Err(StoreError::Full);
+        }
+        w.attendees.insert(attendee.id.clone(), attendee);
+        Ok(w.clone())
+    }
+
+    async fn remove_attendee(
+        &self,
+        id: &WorkspaceId,
+        attendee: &AttendeeId,
+    ) -> Result<Option<Attendee>, StoreError> {
+        let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
+        Ok(w.attendees.remove(attendee))
+    }
+
+    async fn set_call(&self, id: &WorkspaceId, call: serde_json::Value) -> Result<(), StoreError> {
+        let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
+        w.call = call;
+        Ok(())
+    }
+
+    async fn destroy(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+        Ok(self.workspaces.remove(id).map(|(_, w)| w))
+    }
+
+    async fn count(&self) -> Result<usize, StoreError> {
+        Ok(self.workspaces.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn attendee() -> Attendee {
+        Attendee {
+            id: AttendeeId::generate(10),
+            name: "n".into(),
+            avatar: "a".into(),
+        }
+    }
+
+    fn workspace(owner: &Attendee) -> Workspace {
+        Workspace {
+            id: WorkspaceId::generate(10),
+            name: "w".into(),
+            avatar: "a".into(),
+            owner: owner.id.clone(),
+            created: 0,
+            token: "t".into(),
+            pin_check: "p".into(),
+            attendees: BTreeMap::from([(owner.id.clone(), owner.clone())]),
+            call: serde_json::Value::Null,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn capacity_is_atomic_under_concurrency() {
+        let store = Arc::new(MemoryStore::new());
+        let owner = attendee();
+        let ws = workspace(&owner);
+        let id = ws.id.clone();
+        store.create(ws).await.unwrap();
+        let joins = (0..64).map(|_| {
+            let store = store.clone();
+            let id = id.clone();
+            tokio::spawn(async move { store.add_attendee(&id, attendee(), 4).await })
+        });
+        let mut won = 0;
+        let mut full = 0;
+        for j in joins {
+            match j.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(StoreError::Full) => full += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!((won, full), (3, 61));
+        assert_eq!(store.get(&id).await.unwrap().unwrap().attendees.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn membership_follows_removal_and_destroy() {
+        let store = MemoryStore::new();
+        let owner = attendee();
+        let guest = attendee();
+        let ws = workspace(&owner);
+        let id = ws.id.clone();
+        store.create(ws).await.unwrap();
+        store.add_attendee(&id, guest.clone(), 4).await.unwrap();
+        assert_eq!(
+            store.membership(&id, &owner.id).await,
+            Ok(Membership::Member { owner: true })
+        );
+        assert_eq!(
+            store.membership(&id, &guest.id).await,
+            Ok(Membership::Member { owner: false })
+        );
+        assert_eq!(
+            store.remove_attendee(&id, &guest.id).await,
+            Ok(Some(guest.clone()))
+        );
+        assert_eq!(
+            store.membership(&id, &guest.id).await,
+            Ok(Membership::NotMember)
+        );
+        assert_eq!(store.remove_attendee(&id, &guest.id).await, Ok(None));
+        store
+            .set_call(&id, serde_json::json!({"id": "c"}))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get(&id).await.unwrap().unwrap().call,
+            serde_json::json!({"id": "c"})
+        );
+        assert!(store.destroy(&id).await.unwrap().is_some());
+        assert_eq!(
+            store.membership(&id, &owner.id).await,
+            Ok(Membership::NoWorkspace)
+        );
+        assert_eq!(
+            store.add_attendee(&id, guest, 4).await,
+            Err(StoreError::NotFound)
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! Where workspace state lives. Handlers only talk to `dyn Store`, so the
+//! in-memory map can be swapped for a file-backed or Redis store without
+//! touching them; nothing in this trait assumes the state is in this process.
+//!
+//! Every method is one atomic step: in particular `add_attendee` checks the
+//! capacity and adds in the same step, so two joiners racing for the last
+//! seat cannot both win.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::model::{Attendee, AttendeeId, Workspace, WorkspaceId};
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("workspace does not exist")]
+    NotFound,
+    #[error("workspace is full")]
+    Full,
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+/// What the store knows about an attendee in a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    NoWorkspace,
+    NotMember,
+    Member { owner: bool },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new workspace (its id is fresh from the server).
+    async fn create(&self, workspace: Workspace) -> Result<(), StoreError>;
+
+    async fn get(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError>;
+
+    /// The cheap check the guard runs on every event.
+    async fn membership(
+        &self,
+        id: &WorkspaceId,
+        attendee: &AttendeeId,
+    ) -> Result<Membership, StoreError>;
+
+    /// Adds the attendee if fewer than `capacity` are present; returns the workspace after.
+    async fn add_attendee(
+        &self,
+        id: &WorkspaceId,
+        attendee: Attendee,
+        capacity: usize,
+    ) -> Result<Workspace, StoreError>;
+
+    /// Removes the attendee; `Ok(None)` when it was not a member.
+    async fn remove_attendee(
+        &self,
+        id: &WorkspaceId,
+        attendee: &AttendeeId,
+    ) -> Result<Option<Attendee>, StoreError>;
+
+    /// Sets the workspace's stored call (`Value::Null` clears it).
+    async fn set_call(&self, id: &WorkspaceId, call: serde_json::Value) -> Result<(), StoreError>;
+
+    /// Deletes the workspace for good; returns it as it was.
+    async fn destroy(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError>;
+
+    /// How many workspaces are stored.
+    async fn count(&self) -> Result<usize, StoreError>;
+}

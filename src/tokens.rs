@@ -1,0 +1,231 @@
+//! Workspace and access tokens (PROTOCOL.md §2).
+//!
+//! Both are HS256 JWTs signed with `MAGICK_TOKEN`; the `typ` claim keeps one
+//! kind from being accepted as the other. The PIN never leaves the server in
+//! any form that can be reversed: the workspace stores (and its token carries)
+//! HMAC-SHA-256 keyed with `SALT_STRING` over id, delimiter and PIN, and
+//! `attend` compares the recomputed value in constant time.
+
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+
+use crate::model::{AttendeeId, WorkspaceId};
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("token does not verify")]
+    Invalid,
+    #[error("token is of the wrong kind")]
+    WrongKind,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "typ")]
+enum Claims {
+    #[serde(rename = "ws")]
+    Workspace { ws: WorkspaceId },
+    #[serde(rename = "acc")]
+    Access {
+        ws: WorkspaceId,
+        att: AttendeeId,
+        own: bool,
+    },
+}
+
+/// What a verified access token says about its bearer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub workspace: WorkspaceId,
+    pub attendee: AttendeeId,
+    pub owner: bool,
+}
+
+/// Issues and verifies tokens; cheap to share behind an `Arc`.
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    salt: Vec<u8>,
+    delimiter: String,
+}
+
+impl Tokens {
+    pub fn new(jwt_secret: &[u8], salt: &[u8], delimiter: &str) -> Tokens {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Tokens live as long as their workspace; membership is what revokes them.
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        Tokens {
+            encoding: EncodingKey::from_secret(jwt_secret),
+            decoding: DecodingKey::from_secret(jwt_secret),
+            validation,
+            salt: salt.to_vec(),
+            delimiter: delimiter.to_string(),
+        }
+    }
+
+    fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing of plain claims cannot fail")
+    }
+
+    fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|_| TokenError::Invalid)
+    }
+
+    /// The keyed PIN check value stored with the workspace (hex).
+    pub fn pin_check(&self, workspace: &WorkspaceId, pin: &str) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.salt).expect("HMAC takes any key length");
+        mac.update(workspace.as_str().as_bytes());
+        mac.update(self.delimiter.as_bytes());
+        mac.update(pin.as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// Constant-time comparison of a PIN against the stored check value.
+    pub fn pin_matches(&self, workspace: &WorkspaceId, pin: &str, stored_check: &str) -> bool {
+        self.pin_check(workspace, pin)
+            .as_bytes()
+            .ct_eq(stored_check.as_bytes())
+            .into()
+    }
+
+    pub fn workspace_token(&self, workspace: &WorkspaceId) -> String {
+        self.sign(&Claims::Workspace {
+            ws: workspace.clone(),
+        })
+    }
+
+    /// The workspace a workspace token names.
+    pub fn verify_workspace_token(&self, token: &str) -> Result<WorkspaceId, TokenError> {
+        match self.verify(token)? {
+            Claims::Workspace { ws } => Ok(ws),
+            Claims::Access { .. } => Err(TokenError::WrongKind),
+        }
+    }
+
+    pub fn access_token(
+        &self,
+        workspace: &WorkspaceId,
+        attendee: &AttendeeId,
+        owner: bool,
+    ) -> String {
+        self.sign(&Claims::Access {
+            ws: workspace.clone(),
+            att: attendee.clone(),
+            own: owner,
+        })
+    }
+
+    pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        match self.verify(token)? {
+            Claims::Access { ws, att, own } => Ok(AccessClaims {
+                workspace: ws,
+                attendee: att,
+                owner: own,
+            }),
+            Claims::Workspace { .. } => Err(TokenError::WrongKind),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn tokens() -> Tokens {
+        Tokens::new(b"jwt-secret", b"salt", ":")
+    }
+
+    #[test]
+    fn access_token_round_trips_and_binds_ids() {
+        let t = tokens();
+        let ws = WorkspaceId::generate(10);
+        let att = AttendeeId::generate(10);
+        let tok = t.access_token(&ws, &att, true);
+        assert_eq!(
+            t.verify_access_token(&tok).unwrap(),
+            AccessClaims {
+                workspace: ws,
+                attendee: att,
+                owner: true
+            }
+        );
+    }
+
+    #[test]
+    fn tampered_tokens_fail() {
+        let t = tokens();
+        let tok = t.access_token(&WorkspaceId::generate(10), &AttendeeId::generate(10), false);
+        // Flip the owner flag in the payload, keep the signature.
+        let parts: Vec<&str> = tok.split('.').collect();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = String::from_utf8(b64.decode(parts[1]).unwrap()).unwrap();
+        let forged = b64.encode(payload.replace("\"own\":false", "\"own\":true"));
+        let tampered = format!("{}.{}.{}", parts[0], forged, parts[2]);
+        assert_eq!(t.verify_access_token(&tampered), Err(TokenError::Invalid));
+        // alg: none with the same claims.
+        let none = format!(
+            "{}.{}.",
+            b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            parts[1]
+        );
+        assert_eq!(t.verify_access_token(&none), Err(TokenError::Invalid));
+        assert_eq!(t.verify_access_token("garbage"), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn wrong_key_fails() {
+        let other = Tokens::new(b"other-secret", b"salt", ":");
+        let tok = other.access_token(&WorkspaceId::generate(10), &AttendeeId::generate(10), true);
+        assert_eq!(tokens().verify_access_token(&tok), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn kinds_are_not_interchangeable() {
+        let t = tokens();
+        let ws = WorkspaceId::generate(10);
+        assert_eq!(
+            t.verify_access_token(&t.workspace_token(&ws)),
+            Err(TokenError::WrongKind)
+        );
+        let acc = t.access_token(&ws, &AttendeeId::generate(10), true);
+        assert_eq!(t.verify_workspace_token(&acc), Err(TokenError::WrongKind));
+        assert_eq!(t.verify_workspace_token(&t.workspace_token(&ws)), Ok(ws));
+    }
+
+    #[test]
+    fn pin_check_is_keyed_and_bound_to_the_workspace() {
+        let t = tokens();
+        let a = WorkspaceId::generate(10);
+        let b = WorkspaceId::generate(10);
+        let check = t.pin_check(&a, "1234");
+        assert!(t.pin_matches(&a, "1234", &check));
+        assert!(!t.pin_matches(&a, "1235", &check));
+        assert!(!t.pin_matches(&a, "", &check));
+        assert!(!t.pin_matches(&b, "1234", &check));
+        assert_ne!(
+            Tokens::new(b"jwt-secret", b"other-salt", ":").pin_check(&a, "1234"),
+            check
+        );
+        assert!(!check.contains("1234"));
+    }
+}

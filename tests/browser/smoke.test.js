@@ -1,0 +1,309 @@
+// Browser smoke test: the real server binary, headless Chromium, and the
+// socket.io-client 2.0.4 browser bundle served from ANOTHER origin, so that
+// every request the page makes to the server is cross-origin and goes through
+// the browser's CORS checks (which Node clients never do).
+//
+// Run with `npm test` (node --test). Needs /usr/bin/chromium (Debian package
+// `chromium`) and the server binary (tests/CONTRACT.md).
+'use strict';
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+const { chromium } = require('playwright-core');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const SERVER_BIN = process.env.WRW_BIN || path.join(REPO, 'target', 'release', 'webrtc-workspaces-server');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const WAIT_MS = 10_000; // bound of every single wait
+const BUNDLE = require.resolve('socket.io-client/dist/socket.io.js');
+const PAGE_DIR = path.join(__dirname, 'page');
+const ID_RE = /^_[A-Za-z0-9]{10}$/;
+
+const CONFIG_TOML = `host = "127.0.0.1"
+untitled_workspace = "Untitled"
+default_workspace_avatar = "ws.png"
+anonymous_attendee = "Anonymous"
+default_attendee_avatar = "att.png"
+max_capacity_of_workspace = 4
+`;
+
+// ---------------------------------------------------------------- helpers
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function tail(lines, n = 40) {
+  return lines.length > n ? [`... (${lines.length - n} earlier lines cut)`, ...lines.slice(-n)] : lines;
+}
+
+// ---------------------------------------------------------------- the server
+
+async function startServer() {
+  if (!fs.existsSync(SERVER_BIN)) {
+    throw new Error(`server binary not found at ${SERVER_BIN} (build it with cargo build --release, or set WRW_BIN)`);
+  }
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'wrw-browser-'));
+  fs.writeFileSync(path.join(cwd, 'config.js.toml'), CONFIG_TOML);
+  const child = spawn(SERVER_BIN, [], {
+    cwd,
+    env: {
+      ...process.env,
+      PORT: '0',
+      DEVELOPMENT: 'true',
+      MAGICK_TOKEN: crypto.randomBytes(32).toString('hex'),
+      SALT_STRING: crypto.randomBytes(16).toString('hex'),
+      RUST_LOG: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = [];
+  readline.createInterface({ input: child.stderr }).on('line', (l) => output.push(`[server stderr] ${l}`));
+  const stdout = readline.createInterface({ input: child.stdout });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+
+  const url = await withTimeout(new Promise((resolve, reject) => {
+    stdout.on('line', (l) => {
+      output.push(`[server stdout] ${l}`);
+      const m = /listening on (https?):\/\/([0-9.]+):(\d+)/.exec(l);
+      if (m) resolve(`${m[1]}://${m[2]}:${m[3]}`);
+    });
+    child.once('error', reject);
+    exited.then(({ code, signal }) =>
+      reject(new Error(`server exited before listening (code ${code}, signal ${signal}):\n${output.join('\n')}`)));
+  }), WAIT_MS, 'server start ("listening on" line)').catch((err) => {
+    child.kill('SIGKILL');
+    throw new Error(`${err.message}\n${output.join('\n')}`);
+  });
+
+  async function stop() {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(killer);
+    fs.rmSync(cwd, { recursive: true, force: true });
+  }
+  return { url, output, stop };
+}
+
+// ---------------------------------------------------------------- the page's origin
+
+async function startStaticServer() {
+  const files = {
+    '/': ['text/html; charset=utf-8', path.join(PAGE_DIR, 'index.html')],
+    '/harness.js': ['application/javascript; charset=utf-8', path.join(PAGE_DIR, 'harness.js')],
+    '/socket.io.js': ['application/javascript; charset=utf-8', BUNDLE],
+  };
+  const server = http.createServer((req, res) => {
+    const f = files[new URL(req.url, 'http://x').pathname];
+    if (!f) {
+      res.writeHead(req.url === '/favicon.ico' ? 204 : 404);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': f[0], 'Cache-Control': 'no-store' });
+    fs.createReadStream(f[1]).pipe(res);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+// ---------------------------------------------------------------- browser pages
+
+// A page plus everything it logged, for failure messages.
+async function openPage(browser, label, pageUrl, serverUrl) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const log = [];
+  page.on('console', (m) => log.push(`[${label} console.${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`[${label} pageerror] ${e && e.stack ? e.stack : e}`));
+  page.on('requestfailed', (r) =>
+    log.push(`[${label} requestfailed] ${r.method()} ${r.url()}: ${r.failure() && r.failure().errorText}`));
+  page.on('response', async (r) => {
+    if (!r.url().startsWith(serverUrl)) return;
+    let h = {};
+    try { h = await r.allHeaders(); } catch { /* page gone */ }
+    log.push(`[${label} response] ${r.status()} ${r.request().method()} ${r.url().slice(serverUrl.length)}` +
+      ` ACAO=${h['access-control-allow-origin']} ACAC=${h['access-control-allow-credentials']}`);
+  });
+  const websockets = [];
+  page.on('websocket', (ws) => {
+    websockets.push(ws.url());
+    log.push(`[${label} websocket] open ${ws.url()}`);
+    ws.on('socketerror', (e) => log.push(`[${label} websocket] error ${e}`));
+    ws.on('close', () => log.push(`[${label} websocket] closed ${ws.url()}`));
+  });
+  await withTimeout(page.goto(pageUrl), WAIT_MS, `${label}: load ${pageUrl}`);
+  const hasIo = await page.evaluate(() => typeof window.io === 'function' && typeof window.harness === 'object');
+  assert.ok(hasIo, `${label}: page did not load socket.io.js / harness.js`);
+
+  // Call window.harness[method](...args) in the page; bounded on both sides.
+  const call = (method, ...args) => withTimeout(
+    page.evaluate(([m, a]) => window.harness[m](...a), [method, args]),
+    WAIT_MS + 5_000, `${label}: harness.${method}`);
+  return { label, page, context, log, websockets, call, close: () => context.close() };
+}
+
+// ---------------------------------------------------------------- the flow
+
+async function runFlow(browser, pageUrl, serverUrl, server, { opts, expectUpgrade }) {
+  const A = await openPage(browser, 'A', pageUrl, serverUrl);
+  const B = await openPage(browser, 'B', pageUrl, serverUrl);
+  let step = 'start';
+  try {
+    step = 'A connects';
+    const connA = await A.call('connect', serverUrl, opts, WAIT_MS);
+    if (!expectUpgrade) assert.equal(connA.transport, 'polling');
+
+    step = 'A iceservers';
+    const ice = await A.call('emitAndWait', 'iceservers', {}, 'iceservers', WAIT_MS);
+    assert.ok(Array.isArray(ice) && ice.length > 0, `iceservers reply is not a non-empty array: ${JSON.stringify(ice)}`);
+
+    step = 'A create';
+    const created = await A.call('emitAndWait', 'create', {
+      workspace: { name: 'Browser smoke', pin: '', avatar: 'ws-a.png' },
+      attendee: { name: 'Alice', avatar: 'alice.png' },
+      nonce: 'n-create',
+    }, 'created', WAIT_MS);
+    assert.match(created.workspace.id, ID_RE, 'created.workspace.id');
+    assert.match(created.attendee.id, ID_RE, 'created.attendee.id');
+    assert.equal(created.workspace.owner, created.attendee.id, 'created.workspace.owner');
+    assert.equal(typeof created.workspace.token, 'string');
+    assert.equal(typeof created.accessToken, 'string');
+    assert.equal(created.nonce, 'n-create');
+    const wsId = created.workspace.id;
+    const aId = created.attendee.id;
+
+    step = 'B connects';
+    const connB = await B.call('connect', serverUrl, opts, WAIT_MS);
+    if (!expectUpgrade) assert.equal(connB.transport, 'polling');
+
+    step = 'B attend';
+    const granted = await B.call('emitAndWait', 'attend', {
+      workspace: { token: created.workspace.token, pin: '' },
+      attendee: { name: 'Bob', avatar: 'bob.png' },
+      nonce: 'n-attend',
+    }, 'attendance-granted', WAIT_MS);
+    assert.equal(granted.workspace.id, wsId, 'attendance-granted.workspace.id');
+    assert.match(granted.attendee.id, ID_RE, 'attendance-granted.attendee.id');
+    assert.notEqual(granted.attendee.id, aId);
+    assert.equal(typeof granted.accessToken, 'string');
+    assert.equal(granted.nonce, 'n-attend');
+    assert.deepEqual(Object.keys(granted.attendees).sort(), [aId, granted.attendee.id].sort(),
+      'attendance-granted.attendees');
+    const bId = granted.attendee.id;
+
+    step = 'A gets the room\'s attend';
+    const attended = await A.call('waitFor', 'attend', WAIT_MS);
+    assert.equal(attended && attended.id, bId, `attend broadcast to A: ${JSON.stringify(attended)}`);
+
+    if (expectUpgrade) {
+      step = 'both engines upgrade to websocket';
+      const [upA, upB] = await Promise.all([A.call('waitUpgrade', WAIT_MS), B.call('waitUpgrade', WAIT_MS)]);
+      assert.equal(upA, 'websocket');
+      assert.equal(upB, 'websocket');
+      assert.equal(await A.call('transport'), 'websocket', 'A transport before negotiation');
+      assert.equal(await B.call('transport'), 'websocket', 'B transport before negotiation');
+      for (const p of [A, B]) {
+        assert.ok(p.websockets.some((u) => /[?&]EIO=3\b/.test(u) && /[?&]transport=websocket\b/.test(u)),
+          `${p.label}: no EIO=3 websocket seen: ${JSON.stringify(p.websockets)}`);
+      }
+    }
+
+    step = 'B negotiation -> A';
+    const message = { type: 'offer', data: { type: 'offer', sdp: 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n' } };
+    const gotP = A.call('waitFor', 'negotiation', WAIT_MS);
+    await B.call('emit', 'negotiation', {
+      workspace: { id: wsId },
+      attendee: { id: aId },
+      broadcaster: { id: bId },
+      accessToken: granted.accessToken,
+      message,
+    });
+    const got = await gotP;
+    assert.deepEqual(got, { attendee: { id: bId }, message }, 'negotiation as received by A');
+
+    step = 'final transports and stray events';
+    const want = expectUpgrade ? 'websocket' : 'polling';
+    assert.equal(await A.call('transport'), want, 'A transport after negotiation');
+    assert.equal(await B.call('transport'), want, 'B transport after negotiation');
+    if (!expectUpgrade) {
+      for (const p of [A, B]) assert.deepEqual(p.websockets, [], `${p.label} opened a websocket with polling only`);
+    }
+    // Nothing unexpected (an alert to B for its negotiation, say) may be left over.
+    assert.deepEqual(await A.call('unconsumed'), [], 'events A got but the test did not expect');
+    assert.deepEqual(await B.call('unconsumed'), [], 'events B got but the test did not expect');
+  } catch (err) {
+    assert.fail([
+      `step "${step}" failed: ${err && err.message}`,
+      '--- browser log (console, page errors, server responses) ---',
+      ...tail(A.log), ...tail(B.log),
+      '--- server output ---',
+      ...tail(server.output, 20),
+    ].join('\n'));
+  } finally {
+    await Promise.allSettled([A.call('close'), B.call('close')]);
+    await Promise.allSettled([A.close(), B.close()]);
+  }
+}
+
+// ---------------------------------------------------------------- the tests
+
+describe('browser (Chromium, cross-origin page, socket.io-client 2.0.4)', { timeout: 120_000 }, () => {
+  let server;
+  let site;
+  let browser;
+
+  before(async () => {
+    server = await startServer();
+    site = await startStaticServer();
+    assert.notEqual(new URL(site.url).origin, new URL(server.url).origin, 'page and server must be different origins');
+    if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install -y chromium`);
+    browser = await withTimeout(
+      chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
+      30_000, 'chromium launch');
+  });
+
+  after(async () => {
+    await Promise.allSettled([
+      browser && browser.close(),
+      site && site.stop(),
+      server && server.stop(),
+    ]);
+  });
+
+  it('polling only: create, attend, negotiation', async () => {
+    await runFlow(browser, `${site.url}/`, server.url, server, {
+      opts: { transports: ['polling'] }, expectUpgrade: false,
+    });
+  });
+
+  it('default transports: polling then upgrade to websocket, then negotiation', async () => {
+    await runFlow(browser, `${site.url}/`, server.url, server, { opts: {}, expectUpgrade: true });
+  });
+});
