@@ -207,7 +207,12 @@ impl Settings {
                 })?
             }
         };
-        let development = parse_bool("DEVELOPMENT", env.get("DEVELOPMENT"))?;
+        // Nothing configured at all (no DEVELOPMENT, no secrets) is someone
+        // trying the server out: development mode, as the banner says.
+        let unconfigured = ["DEVELOPMENT", "MAGICK_TOKEN", "SALT_STRING"]
+            .iter()
+            .all(|k| env.get(*k).is_none_or(|v| v.trim().is_empty()));
+        let development = unconfigured || parse_bool("DEVELOPMENT", env.get("DEVELOPMENT"))?;
         let enable_https = parse_bool("ENABLE_HTTPS", env.get("ENABLE_HTTPS"))?;
         let port = match env.get("PORT").map(|p| p.trim()) {
             None | Some("") => 9090,
@@ -418,8 +423,9 @@ mod tests {
     ];
 
     #[test]
-    fn nothing_at_all_in_development_is_a_working_server() {
-        let s = Settings::from_sources(&env(&[("DEVELOPMENT", "true")]), None).unwrap();
+    fn nothing_at_all_is_a_working_development_server() {
+        let s = Settings::from_sources(&env(&[]), None).unwrap();
+        assert!(s.development);
         assert_eq!(s.port, 9090);
         assert!(s.secrets.ephemeral);
         assert_eq!(s.max_capacity_of_workspace, 4);
@@ -433,7 +439,7 @@ mod tests {
 
     #[test]
     fn production_refuses_missing_or_placeholder_secrets_by_name() {
-        assert!(err(&[], None).contains("MAGICK_TOKEN"));
+        assert!(err(&[("DEVELOPMENT", "false")], None).contains("MAGICK_TOKEN"));
         assert!(err(&[("MAGICK_TOKEN", "real-one-xyz")], None).contains("SALT_STRING"));
         assert!(err(
             &[("MAGICK_TOKEN", "change-me"), ("SALT_STRING", "x-real")],

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit/integration tests, then the real
+# socket.io-client suites and the browser smoke test against the release
+# binary. Expects `npm ci` to have run in tests/clients and tests/browser
+# (.ci/run does it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo fmt --all -- --check
+cargo clippy --release --all-targets --quiet -- -D warnings
+cargo test --release
+cargo build --release --bins
+export WRW_BIN="$PWD/target/release/webrtc-workspaces-server"
+(cd tests/clients && npm test)
+(cd tests/browser && npm test)
+echo "all tests passed"
