@@ -1,7 +1,10 @@
-//! What every request and event handler shares: settings, tokens, the store
-//! and the ICE server source. Built once at startup.
+//! What every request and event handler shares: settings, tokens, the store,
+//! the ICE server source and the Socket.IO handle. Built once at startup.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use socketioxide::SocketIo;
 
 use crate::ice::IceServers;
 use crate::settings::Settings;
@@ -13,11 +16,14 @@ pub struct App {
     pub tokens: Tokens,
     pub store: Arc<dyn Store>,
     pub ice: IceServers,
+    /// For messages that no socket's own event triggers (presence, expiry).
+    pub io: SocketIo,
     pub started: std::time::Instant,
+    draining: AtomicBool,
 }
 
 impl App {
-    pub fn new(settings: Settings, store: Arc<dyn Store>) -> App {
+    pub fn new(settings: Settings, store: Arc<dyn Store>, io: SocketIo) -> App {
         let tokens = Tokens::new(
             &settings.secrets.jwt,
             &settings.secrets.salt,
@@ -29,7 +35,18 @@ impl App {
             tokens,
             store,
             ice,
+            io,
             started: std::time::Instant::now(),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    /// Set once shutdown begins; `/health` then answers 503.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 }

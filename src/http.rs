@@ -19,7 +19,15 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
 use crate::app::App;
-use crate::settings::CorsOrigins;
+use crate::ops;
+use crate::settings::{CorsOrigins, MetricsEndpoint};
+
+/// `/metrics` alone, for `metrics_address` = a listener of its own.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .with_state(app)
+}
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -33,8 +41,13 @@ where
     <L::Service as tower::Service<Request>>::Future: Send + 'static,
 {
     let cors = cors_layer(&app.settings.cors_origins);
-    Router::new()
+    let mut routes = Router::new()
         .route("/", get(index))
+        .route("/health", get(ops::health));
+    if app.settings.metrics == MetricsEndpoint::SamePort {
+        routes = routes.route("/metrics", get(ops::metrics));
+    }
+    routes
         .fallback_service(ServeDir::new(&app.settings.public_dir))
         .layer(socket_io)
         .layer(middleware::from_fn_with_state(app.clone(), check_origin))

@@ -5,6 +5,7 @@ pub mod app;
 pub mod http;
 pub mod ice;
 pub mod model;
+pub mod ops;
 pub mod settings;
 pub mod signaling;
 pub mod store;
@@ -12,15 +13,17 @@ pub mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use socketioxide::SocketIo;
 use thiserror::Error;
-use tokio::sync::oneshot;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use app::App;
-use settings::Settings;
-use store::MemoryStore;
+use settings::{MetricsEndpoint, Settings};
+use store::{FileStore, MemoryStore, Store};
 
 #[derive(Debug, Error)]
 pub enum ServeError {
@@ -30,6 +33,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Storage(#[from] store::file::LoadError),
     #[error("ENABLE_HTTPS is set, but this build serves plain HTTP only; terminate TLS in front of it or unset ENABLE_HTTPS")]
     HttpsUnsupported,
 }
@@ -37,24 +42,54 @@ pub enum ServeError {
 /// A running server: its bound address and a way to stop it.
 pub struct Server {
     addr: SocketAddr,
-    io: SocketIo,
+    metrics_addr: Option<SocketAddr>,
     app: Arc<App>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    sweeper: JoinHandle<()>,
 }
 
-/// Binds the listener, registers the Socket.IO namespace and starts serving.
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    Ok((listener, bound))
+}
+
+fn spawn_http(
+    listener: TcpListener,
+    router: axum::Router,
+    stop: &watch::Sender<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    let mut stopped = stop.subscribe();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    })
+}
+
+/// Opens the store, binds the listeners, registers the Socket.IO namespace
+/// and starts serving.
 pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
     if settings.enable_https {
         return Err(ServeError::HttpsUnsupported);
     }
-    let addr = SocketAddr::new(settings.host, settings.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServeError::Bind { addr, source })?;
+    ops::recorder();
+    let store: Arc<dyn Store> = match &settings.json_storage_file {
+        Some(path) => Arc::new(FileStore::open(path, settings.flush_window)?),
+        None => Arc::new(MemoryStore::new()),
+    };
+    let (listener, addr) = bind(SocketAddr::new(settings.host, settings.port)).await?;
+    let metrics_listener = match settings.metrics {
+        MetricsEndpoint::Separate(a) => Some(bind(a).await?),
+        _ => None,
+    };
 
     let max_payload = settings.max_payload_bytes;
     let (layer, io) = SocketIo::builder()
@@ -64,24 +99,31 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         .ws_max_message_size(max_payload as usize)
         .ws_max_frame_size(max_payload as usize)
         .build_layer();
-    let app = Arc::new(App::new(settings, Arc::new(MemoryStore::new())));
+    let app = Arc::new(App::new(settings, store, io.clone()));
     signaling::register(&io, app.clone());
-    let router = http::router(app.clone(), layer);
 
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+    let (stop, _) = watch::channel(false);
+    let mut tasks = vec![spawn_http(
+        listener,
+        http::router(app.clone(), layer),
+        &stop,
+    )];
+    let metrics_addr = metrics_listener.map(|(listener, addr)| {
+        tasks.push(spawn_http(
+            listener,
+            http::metrics_router(app.clone()),
+            &stop,
+        ));
+        addr
     });
+    let sweeper = tokio::spawn(signaling::sweep_expired(app.clone()));
     Ok(Server {
         addr,
-        io,
+        metrics_addr,
         app,
-        stop: Some(stop),
-        task,
+        stop,
+        tasks,
+        sweeper,
     })
 }
 
@@ -90,19 +132,45 @@ impl Server {
         self.addr
     }
 
+    /// Where `/metrics` listens when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     pub fn app(&self) -> &Arc<App> {
         &self.app
     }
 
-    /// Stops accepting, closes every socket (clients see a disconnect) and
-    /// waits for the listener to finish.
-    pub async fn shutdown(mut self) -> std::io::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.io.close().await;
-        self.task
+    /// Drains: `/health` turns 503, no new connections are accepted, every
+    /// socket is closed (clients see a disconnect), the store is flushed.
+    /// Bounded by `shutdown_timeout`.
+    pub async fn shutdown(self) -> Result<(), ShutdownError> {
+        let timeout = self.app.settings.shutdown_timeout;
+        tokio::time::timeout(timeout, self.drain())
             .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            .map_err(|_| ShutdownError::Timeout(timeout))?
     }
+
+    async fn drain(self) -> Result<(), ShutdownError> {
+        self.app.start_draining();
+        self.sweeper.abort();
+        let _ = self.stop.send(true);
+        self.app.io.close().await;
+        for task in self.tasks {
+            task.await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)))?;
+        }
+        self.app.store.flush().await.map_err(ShutdownError::Flush)?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ShutdownError {
+    #[error("shutdown took longer than {0:?}")]
+    Timeout(Duration),
+    #[error("serving failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("could not flush the store: {0}")]
+    Flush(store::StoreError),
 }

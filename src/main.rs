@@ -2,17 +2,10 @@
 
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
-use wrw::settings::Settings;
+use wrw::settings::{LogFormat, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
@@ -20,43 +13,62 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.init(),
+    }
+
     if settings.secrets.ephemeral {
         tracing::warn!("MAGICK_TOKEN/SALT_STRING not set: using random secrets for this run; tokens will not survive a restart");
     }
-    if let Some(file) = &settings.json_storage_file {
-        tracing::warn!(file = %file.display(), "json_storage_file is set, but this build keeps workspaces in memory only");
-    }
-    let mode = if settings.development {
-        "development mode: public STUN servers, in-memory store"
-    } else {
-        "production mode, in-memory store"
+    let store = match &settings.json_storage_file {
+        Some(file) => format!("workspaces stored in {}", file.display()),
+        None => "in-memory store".to_string(),
     };
-    let server = wrw::serve(settings)
-        .await
-        .context("cannot start the server")?;
+    let mode = if settings.development {
+        format!("development mode: public STUN servers, {store}")
+    } else {
+        format!("production mode, {store}")
+    };
+    let server = match wrw::serve(settings).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("startup error: {e}");
+            std::process::exit(2);
+        }
+    };
     println!(
         "webRTCWorkspaces signaling server {} listening on http://{} ({mode})",
         wrw::http::VERSION,
         server.local_addr()
     );
+    if let Some(addr) = server.metrics_addr() {
+        println!("metrics on http://{addr}/metrics");
+    }
 
     wait_for_signal().await;
-    tracing::info!("shutting down");
-    server.shutdown().await.context("shutdown failed")?;
+    tracing::info!("shutting down: draining connections and flushing the store");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        eprintln!("second signal: exiting at once");
+        std::process::exit(1);
+    });
+    server.shutdown().await.context("shutdown")?;
+    tracing::info!("stopped");
     Ok(())
 }
 
 async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

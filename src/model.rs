@@ -99,6 +99,10 @@ pub struct Workspace {
     pub attendees: BTreeMap<AttendeeId, Attendee>,
     /// What the last `ring` carried as `workspace.call` (the library sends none, so usually null).
     pub call: serde_json::Value,
+    /// Attendees removed only because their grace period ran out: they may
+    /// come back with `re-attend` (PROTOCOL.md §6); kicked or departed ones may not.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lapsed: BTreeMap<AttendeeId, Attendee>,
 }
 
 /// The public view of a workspace in `created` and `re-attendance-granted`.

@@ -104,6 +104,28 @@ pub struct Settings {
     pub ping_timeout: Duration,
     pub ice_servers: Vec<String>,
     pub public_dir: PathBuf,
+    pub flush_window: Duration,
+    pub presence_grace: Duration,
+    pub workspace_expiry: Duration,
+    pub metrics: MetricsEndpoint,
+    pub log_format: LogFormat,
+    pub shutdown_timeout: Duration,
+}
+
+/// Where `/metrics` is served.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetricsEndpoint {
+    /// On the main port, beside the Socket.IO endpoint.
+    SamePort,
+    /// On a listener of its own (e.g. only on a private interface).
+    Separate(std::net::SocketAddr),
+    Off,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `config.js.toml` as written; unknown keys are refused so typos surface.
@@ -127,6 +149,12 @@ struct ConfigFile {
     ping_timeout_secs: Option<i64>,
     ice_servers: Option<Vec<String>>,
     public_dir: Option<String>,
+    flush_window_ms: Option<i64>,
+    presence_grace_secs: Option<f64>,
+    workspace_expiry_secs: Option<f64>,
+    metrics_address: Option<String>,
+    log_format: Option<String>,
+    shutdown_timeout_secs: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -162,6 +190,19 @@ fn ranged(
         Err(invalid(
             key,
             format!("must be between {min} and {max}, got {v}"),
+        ))
+    }
+}
+
+/// A positive duration in (possibly fractional) seconds, at most 30 days.
+fn seconds(key: &str, value: Option<f64>, default: f64) -> Result<Duration, SettingsError> {
+    let v = value.unwrap_or(default);
+    if v.is_finite() && v > 0.0 && v <= 30.0 * 86_400.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(invalid(
+            key,
+            format!("must be a number of seconds above 0 and at most 30 days, got {v}"),
         ))
     }
 }
@@ -325,6 +366,26 @@ impl Settings {
             }
             None => PUBLIC_STUN.iter().map(|s| s.to_string()).collect(),
         };
+        let metrics = match file.metrics_address.as_deref().map(str::trim) {
+            None | Some("") => MetricsEndpoint::SamePort,
+            Some("off") => MetricsEndpoint::Off,
+            Some(a) => MetricsEndpoint::Separate(a.parse().map_err(|_| {
+                invalid(
+                    "metrics_address",
+                    format!("expected \"\", \"off\" or an address like 127.0.0.1:9100, got {a:?}"),
+                )
+            })?),
+        };
+        let log_format = match file.log_format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "log_format",
+                    format!("expected \"text\" or \"json\", got {other:?}"),
+                ))
+            }
+        };
         let ping_interval = ranged("ping_interval_secs", file.ping_interval_secs, 25, 1, 3600)?;
         let ping_timeout = ranged("ping_timeout_secs", file.ping_timeout_secs, 12, 1, 3600)?;
 
@@ -378,6 +439,28 @@ impl Settings {
             ping_timeout: Duration::from_secs(ping_timeout as u64),
             ice_servers,
             public_dir: PathBuf::from(file.public_dir.unwrap_or_else(|| "public".into())),
+            flush_window: Duration::from_millis(ranged(
+                "flush_window_ms",
+                file.flush_window_ms,
+                100,
+                0,
+                60_000,
+            )? as u64),
+            presence_grace: seconds("presence_grace_secs", file.presence_grace_secs, 60.0)?,
+            workspace_expiry: seconds(
+                "workspace_expiry_secs",
+                file.workspace_expiry_secs,
+                86_400.0,
+            )?,
+            metrics,
+            log_format,
+            shutdown_timeout: Duration::from_secs(ranged(
+                "shutdown_timeout_secs",
+                file.shutdown_timeout_secs,
+                10,
+                1,
+                600,
+            )? as u64),
         })
     }
 
@@ -435,6 +518,11 @@ mod tests {
         assert_eq!(s.ping_timeout, Duration::from_secs(12));
         assert_eq!(s.max_payload_bytes, 1_000_000);
         assert_eq!(s.cors_origins, CorsOrigins::Any);
+        assert_eq!(s.flush_window, Duration::from_millis(100));
+        assert_eq!(s.presence_grace, Duration::from_secs(60));
+        assert_eq!(s.workspace_expiry, Duration::from_secs(86_400));
+        assert_eq!(s.metrics, MetricsEndpoint::SamePort);
+        assert_eq!(s.log_format, LogFormat::Text);
     }
 
     #[test]
@@ -462,6 +550,9 @@ mod tests {
         assert!(err(&SECRETS, Some("cors_origins = [\"example.com\"]")).starts_with("cors_origins"));
         assert!(err(&SECRETS, Some("ice_servers = [\"http://x\"]")).starts_with("ice_servers"));
         assert!(err(&SECRETS, Some("max_capacity = 3")).contains("unknown field"));
+        assert!(err(&SECRETS, Some("presence_grace_secs = 0")).starts_with("presence_grace_secs"));
+        assert!(err(&SECRETS, Some("metrics_address = \"nine\"")).starts_with("metrics_address"));
+        assert!(err(&SECRETS, Some("log_format = \"xml\"")).starts_with("log_format"));
         assert!(
             err(&SECRETS, Some("max_capacity_of_workspace = \"four\"")).contains("config.js.toml")
         );

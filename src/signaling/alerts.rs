@@ -37,8 +37,34 @@ impl Rejection {
         Rejection::Alert(Cow::Borrowed(text))
     }
 
+    /// A short label for metrics (`wrw_alerts_total{reason}`).
+    pub fn reason(&self) -> &'static str {
+        let text = match self {
+            Rejection::Destroyed => return "destroyed",
+            Rejection::Full => return "full",
+            Rejection::Alert(text) => text.as_ref(),
+        };
+        match text {
+            NOT_AN_OBJECT => "not_an_object",
+            BAD_WORKSPACE_ID => "bad_workspace_id",
+            BAD_ATTENDEE_ID => "bad_attendee_id",
+            NO_ACCESS => "no_access",
+            BAD_ACCESS_TOKEN => "bad_access_token",
+            NOT_OWNER => "not_owner",
+            NO_WORKSPACE_TOKEN => "no_workspace_token",
+            WRONG_PIN => "wrong_pin",
+            TARGET_NOT_MEMBER => "target_not_member",
+            OWNER_CANNOT_LEAVE => "owner_cannot_leave",
+            OWNER_CANNOT_BE_KICKED => "owner_cannot_be_kicked",
+            BUSY => "busy",
+            STORAGE_FAILED => "storage_failed",
+            _ => "invalid_request",
+        }
+    }
+
     /// Answers the sender, and only the sender.
     pub fn send_to(&self, socket: &SocketRef) {
+        metrics::counter!("wrw_alerts_total", "reason" => self.reason()).increment(1);
         let sent = match self {
             Rejection::Alert(text) => socket.emit("alert", text.as_ref()),
             Rejection::Destroyed => socket.emit("destroyed", &json!({})),

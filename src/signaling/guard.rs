@@ -24,6 +24,8 @@ pub struct Rule {
     /// The payload field whose `id` is the sender (`attendee` or `broadcaster`).
     pub sender: &'static str,
     pub owner_only: bool,
+    /// `re-attend` may bring back an attendee removed only by its grace period.
+    pub restores_lapsed: bool,
 }
 
 /// A sender that passed the guard, with the rest of its payload.
@@ -71,6 +73,17 @@ pub async fn admit<E>(
     }
     let owner = match app.store.membership(&workspace, &attendee).await? {
         Membership::NoWorkspace => return Err(Rejection::Destroyed),
+        Membership::NotMember if rule.restores_lapsed => {
+            let capacity = app.settings.max_capacity_of_workspace;
+            match app
+                .store
+                .restore_attendee(&workspace, &attendee, capacity)
+                .await?
+            {
+                Some(_) => false,
+                None => return Err(Rejection::alert(alerts::NO_ACCESS)),
+            }
+        }
         Membership::NotMember => return Err(Rejection::alert(alerts::NO_ACCESS)),
         Membership::Member { owner } => owner,
     };

@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 pub use alerts::Rejection;
 use guard::{Member, Rule};
+pub use presence::sweep_expired;
 use presence::Session;
 
 use crate::app::App;
@@ -94,20 +95,42 @@ async fn event_loop(socket: SocketRef, app: Arc<App>, mut rx: mpsc::Receiver<Inc
         let Incoming::Event(name, data) = incoming else {
             break;
         };
+        tracing::trace!(sid = %socket.id, event = %name, payload = ?data, "event");
         let mut ctx = Ctx {
             app: &app,
             socket: &socket,
             session: &mut session,
         };
-        if let Err(rejection) = ctx.handle(&name, data).await {
-            tracing::debug!(sid = %socket.id, event = %name, ?rejection, "event refused");
-            rejection.send_to(&socket);
-        }
-        if !socket.connected() {
-            break;
-        }
+        let outcome = match ctx.handle(&name, data).await {
+            Ok(()) => "ok",
+            Err(rejection) => {
+                tracing::debug!(sid = %socket.id, event = %name, ?rejection, "event refused");
+                rejection.send_to(&socket);
+                match rejection {
+                    Rejection::Destroyed => "destroyed",
+                    Rejection::Full => "full",
+                    Rejection::Alert(_) => "alert",
+                }
+            }
+        };
+        metrics::counter!("wrw_events_total", "event" => metric_name(&name), "outcome" => outcome)
+            .increment(1);
     }
     tracing::debug!(sid = %socket.id, "event loop ended");
+    presence::disconnected(&app, socket.id, session);
+}
+
+/// The event name as a metrics label: known names only, so a client cannot
+/// grow the label set.
+fn metric_name(name: &str) -> &'static str {
+    match name {
+        "iceservers" => "iceservers",
+        "create" => "create",
+        "attend" => "attend",
+        other => Guarded::from_name(other)
+            .map(Guarded::name)
+            .unwrap_or("unknown"),
+    }
 }
 
 /// The token-checked events and what each requires of its sender.
@@ -148,19 +171,45 @@ impl Guarded {
         })
     }
 
+    fn name(self) -> &'static str {
+        match self {
+            Guarded::ReAttend => "re-attend",
+            Guarded::Attendees => "attendees",
+            Guarded::Leave => "leave",
+            Guarded::Kick => "kick",
+            Guarded::Destroy => "destroy",
+            Guarded::Ring => "ring",
+            Guarded::Answer => "answer",
+            Guarded::Busy => "busy",
+            Guarded::Hangup => "hangup",
+            Guarded::MicToggle => "mic-toggle",
+            Guarded::CamToggle => "cam-toggle",
+            Guarded::IceCandidate => "icecandidate",
+            Guarded::Negotiation => "negotiation",
+        }
+    }
+
     fn rule(self) -> Rule {
         match self {
             Guarded::IceCandidate | Guarded::Negotiation => Rule {
                 sender: "broadcaster",
                 owner_only: false,
+                restores_lapsed: false,
             },
             Guarded::Kick | Guarded::Destroy => Rule {
                 sender: "attendee",
                 owner_only: true,
+                restores_lapsed: false,
+            },
+            Guarded::ReAttend => Rule {
+                sender: "attendee",
+                owner_only: false,
+                restores_lapsed: true,
             },
             _ => Rule {
                 sender: "attendee",
                 owner_only: false,
+                restores_lapsed: false,
             },
         }
     }

@@ -7,7 +7,14 @@
 //! those rooms yet (socket.io-client reconnected on its own, with a new
 //! socket) is bound before its event is handled (PROTOCOL.md §6).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use socketioxide::extract::SocketRef;
+use socketioxide::socket::Sid;
+
+use crate::app::App;
 
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::tokens::AccessClaims;
@@ -63,5 +70,74 @@ impl Session {
     pub fn forget(&mut self, workspace: &WorkspaceId, attendee: &AttendeeId) {
         self.bindings
             .retain(|(w, a)| !(w == workspace && a == attendee));
+    }
+}
+
+/// A socket is gone. Its attendees stay members for the grace period (a page
+/// reload comes back with `re-attend` a second later); any attendee that has
+/// no socket left after it lapses, and the room is told with `leave`, so
+/// ghosts neither linger in attendee lists nor fill workspaces up. The owner
+/// never lapses (the store refuses).
+pub fn disconnected(app: &Arc<App>, sid: Sid, session: Session) {
+    if session.bindings.is_empty() {
+        return;
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(app.settings.presence_grace).await;
+        for (workspace, attendee) in session.bindings {
+            let others = app.io.within(attendee_room(&attendee)).sockets();
+            if others.iter().any(|s| s.id != sid) {
+                continue;
+            }
+            match app.store.lapse_attendee(&workspace, &attendee).await {
+                Ok(Some(gone)) => {
+                    tracing::info!(%workspace, %attendee, "attendee lapsed after its grace period");
+                    if let Err(e) = app
+                        .io
+                        .to(workspace_room(&workspace))
+                        .emit("leave", &gone)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not announce a lapsed attendee");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(%workspace, error = %e, "no lapse"),
+            }
+        }
+    });
+}
+
+/// Deletes workspaces that have had no connected socket for
+/// `workspace_expiry`. Runs until the server stops.
+pub async fn sweep_expired(app: Arc<App>) {
+    let expiry = app.settings.workspace_expiry;
+    let period = (expiry / 4).clamp(Duration::from_millis(250), Duration::from_secs(60));
+    let mut empty_since: HashMap<WorkspaceId, Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Ok(ids) = app.store.ids().await else {
+            continue;
+        };
+        let now = Instant::now();
+        let mut still_empty = HashMap::new();
+        for id in ids {
+            if !app.io.within(workspace_room(&id)).sockets().is_empty() {
+                continue;
+            }
+            let since = empty_since.get(&id).copied().unwrap_or(now);
+            if now.duration_since(since) >= expiry {
+                if let Ok(Some(_)) = app.store.destroy(&id).await {
+                    tracing::info!(workspace = %id, "workspace expired: no member connected for the expiry period");
+                    metrics::counter!("wrw_workspaces_expired_total").increment(1);
+                }
+            } else {
+                still_empty.insert(id, since);
+            }
+        }
+        empty_since = still_empty;
     }
 }

@@ -65,6 +65,7 @@ pub async fn create(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<()
         created: now_millis(),
         attendees: BTreeMap::from([(owner.id.clone(), owner.clone())]),
         call: Value::Null,
+        lapsed: BTreeMap::new(),
     };
     let access_token = tokens.access_token(&workspace.id, &owner.id, true);
     let reply = json!(Created {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
-use super::{Membership, Store, StoreError};
+use super::{Membership, Store, StoreError, StoreStats};
 use crate::model::{Attendee, AttendeeId, Workspace, WorkspaceId};
 
 #[derive(Default)]
@@ -17,6 +17,20 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// A store holding `workspaces` (loaded from a file).
+    pub fn with(workspaces: Vec<Workspace>) -> MemoryStore {
+        let store = MemoryStore::new();
+        for w in workspaces {
+            store.workspaces.insert(w.id.clone(), w);
+        }
+        store
+    }
+
+    /// A copy of every workspace, each taken under its own shard lock.
+    pub fn snapshot(&self) -> Vec<Workspace> {
+        self.workspaces.iter().map(|w| w.value().clone()).collect()
     }
 }
 
@@ -70,7 +84,46 @@ impl Store for MemoryStore {
         attendee: &AttendeeId,
     ) -> Result<Option<Attendee>, StoreError> {
         let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
+        w.lapsed.remove(attendee);
         Ok(w.attendees.remove(attendee))
+    }
+
+    async fn lapse_attendee(
+        &self,
+        id: &WorkspaceId,
+        attendee: &AttendeeId,
+    ) -> Result<Option<Attendee>, StoreError> {
+        let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
+        if &w.owner == attendee {
+            return Ok(None);
+        }
+        let Some(gone) = w.attendees.remove(attendee) else {
+            return Ok(None);
+        };
+        w.lapsed.insert(gone.id.clone(), gone.clone());
+        Ok(Some(gone))
+    }
+
+    async fn restore_attendee(
+        &self,
+        id: &WorkspaceId,
+        attendee: &AttendeeId,
+        capacity: usize,
+    ) -> Result<Option<Workspace>, StoreError> {
+        let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
+        if !w.lapsed.contains_key(attendee) {
+            return Ok(None);
+        }
+        if w.attendees.len() >= capacity {
+            return Err(StoreError::Full);
+        }
+        let back = w.lapsed.remove(attendee).expect("checked above");
+        w.attendees.insert(back.id.clone(), back);
+        Ok(Some(w.clone()))
+    }
+
+    async fn ids(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        Ok(self.workspaces.iter().map(|w| w.key().clone()).collect())
     }
 
     async fn set_call(&self, id: &WorkspaceId, call: serde_json::Value) -> Result<(), StoreError> {
@@ -83,8 +136,13 @@ impl Store for MemoryStore {
         Ok(self.workspaces.remove(id).map(|(_, w)| w))
     }
 
-    async fn count(&self) -> Result<usize, StoreError> {
-        Ok(self.workspaces.len())
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut stats = StoreStats::default();
+        for w in self.workspaces.iter() {
+            stats.workspaces += 1;
+            stats.attendees += w.attendees.len();
+        }
+        Ok(stats)
     }
 }
 
@@ -113,6 +171,7 @@ mod tests {
             pin_check: "p".into(),
             attendees: BTreeMap::from([(owner.id.clone(), owner.clone())]),
             call: serde_json::Value::Null,
+            lapsed: BTreeMap::new(),
         }
     }
 

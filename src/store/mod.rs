@@ -6,8 +6,10 @@
 //! capacity and adds in the same step, so two joiners racing for the last
 //! seat cannot both win.
 
+pub mod file;
 mod memory;
 
+pub use file::FileStore;
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
@@ -68,6 +70,34 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the workspace for good; returns it as it was.
     async fn destroy(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError>;
 
-    /// How many workspaces are stored.
-    async fn count(&self) -> Result<usize, StoreError>;
+    /// Moves a non-owner attendee whose grace period ran out to `lapsed`.
+    async fn lapse_attendee(
+        &self,
+        id: &WorkspaceId,
+        attendee: &AttendeeId,
+    ) -> Result<Option<Attendee>, StoreError>;
+
+    /// Brings a lapsed attendee back if there is room; `Ok(None)` when it had not lapsed.
+    async fn restore_attendee(
+        &self,
+        id: &WorkspaceId,
+        attendee: &AttendeeId,
+        capacity: usize,
+    ) -> Result<Option<Workspace>, StoreError>;
+
+    /// The ids of every stored workspace (for the expiry sweep).
+    async fn ids(&self) -> Result<Vec<WorkspaceId>, StoreError>;
+
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Makes every acknowledged change durable (before shutdown).
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub workspaces: usize,
+    pub attendees: usize,
 }

@@ -57,11 +57,13 @@ function startServer() {
     DEVELOPMENT: 'true',
     MAGICK_TOKEN: crypto.randomBytes(32).toString('hex'),
     SALT_STRING: crypto.randomBytes(16).toString('hex'),
-    RUST_LOG: 'warn',
+    RUST_LOG: process.env.WRW_RUST_LOG || 'warn',
   };
   let stdout = '';
   let stderr = '';
   const child = spawn(bin, [], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // WRW_SERVER_LOG=<file prefix>: keep the server's full stderr there (debugging aid).
+  const logFile = process.env.WRW_SERVER_LOG ? `${process.env.WRW_SERVER_LOG}.${process.pid}.log` : null;
   liveChildren.add(child);
   const server = {
     child,
@@ -115,7 +117,9 @@ function startServer() {
     });
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d) => { stderr += d; if (stderr.length > 200000) stderr = stderr.slice(-100000); });
+    child.stderr.on('data', (d) => {
+      if (logFile) fs.appendFileSync(logFile, d);
+      stderr += d; if (stderr.length > 200000) stderr = stderr.slice(-100000); });
     child.stdout.on('data', (d) => {
       stdout += d;
       const m = /listening on (https?):\/\/([0-9.]+):(\d+)/.exec(stdout);
@@ -139,11 +143,19 @@ function describeEntries(entries) {
   return JSON.stringify(entries.map((e) => [e.event, e.payload])).slice(0, 1500);
 }
 
+const violations = [];
+// Returns (and forgets) the protocol violations seen by any recorder so far.
+function takeViolations() {
+  return violations.splice(0, violations.length);
+}
+
 // Installs the event recorder on a socket.
 function record(socket, variant, label) {
   const rec = { entries: [], waiters: [], label, seq: 0 };
   socket.__rec = rec;
   const push = (event, args) => {
+    // PROTOCOL.md: every application event is 42["name", ONE_ARGUMENT], no acks.
+    if (args.length !== 1) violations.push(`${label} received '${event}' with ${args.length} arguments`);
     const entry = { event, payload: args[0], nargs: args.length, seq: rec.seq++, consumed: false };
     rec.entries.push(entry);
     for (let i = 0; i < rec.waiters.length; i++) {
@@ -163,6 +175,7 @@ function record(socket, variant, label) {
     const orig = socket.onevent;
     socket.onevent = function onevent(packet) {
       const data = (packet && packet.data) || [];
+      if (packet && packet.id != null) violations.push(`${label} received '${data[0]}' with an ack id`);
       push(data[0], data.slice(1));
       return orig.call(this, packet);
     };
@@ -228,7 +241,7 @@ function nextEntry(socket, event = null, { since = 0, timeout = DEFAULT_TIMEOUT 
       const i = rec.waiters.indexOf(w);
       if (i >= 0) rec.waiters.splice(i, 1);
       const recent = rec.entries.filter((e) => e.seq >= since).slice(-10);
-      reject(new Error(`${rec.label}: timed out after ${timeout} ms waiting for ${event === null ? 'any event' : `'${event}'`}` +
+      reject(new Error(`${rec.label} (sid ${socket.id}): timed out after ${timeout} ms waiting for ${event === null ? 'any event' : `'${event}'`}` +
         `; received since: ${describeEntries(recent)}`));
     }, timeout);
     rec.waiters.push(w);
@@ -323,4 +336,5 @@ module.exports = {
   quiet,
   Pool,
   findKeyDeep,
+  takeViolations,
 };

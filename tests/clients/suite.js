@@ -259,7 +259,10 @@ module.exports = function defineSuite(variant) {
     let server;
     before(async () => { server = await h.startServer(); });
     after(async () => { if (server) await server.stop(); });
-    afterEach(() => { if (server) server.assertAlive(); });
+    afterEach(() => {
+      if (server) server.assertAlive();
+      assert.deepEqual(h.takeViolations(), [], 'server events must be 42["name", ONE_ARGUMENT] without acks');
+    });
 
     const newPool = () => new h.Pool(server, variant);
     const testPool = (t) => { const p = newPool(); t.after(() => p.close()); return p; };
@@ -335,6 +338,24 @@ module.exports = function defineSuite(variant) {
           assert.ok(r.some((e) => [].concat(e.url).includes(STUN)), `url must include ${STUN}: ${JSON.stringify(r)}`);
         });
       }
+
+      // The library emits `iceservers` the moment it is connected; an event
+      // that arrives before the server has set the socket up must not be lost.
+      it('answers an event emitted right on connect, on each of 400 fresh connections', async (t) => {
+        const pool = testPool(t);
+        const lost = [];
+        for (let i = 0; i < 400; i++) {
+          const s = await pool.connect(`fresh${i}`);
+          s.emit('iceservers', {});
+          try {
+            await h.waitFor(s, 'iceservers', 1000);
+          } catch (e) {
+            lost.push(`#${i} sid ${s.id}`);
+          }
+          if (i % 3 !== 0) h.close(s);
+        }
+        assert.deepEqual(lost, [], `${lost.length} of 400 first events (emitted on 'connect') got no reply within 1 s`);
+      });
     });
 
     // --- create ------------------------------------------------------------
