@@ -9,6 +9,7 @@ pub mod ops;
 pub mod settings;
 pub mod signaling;
 pub mod store;
+pub mod tls;
 pub mod tokens;
 
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use app::App;
 use settings::{MetricsEndpoint, Settings};
+use tls::{CertFiles, Tls};
 use store::{FileStore, MemoryStore, Store};
 
 #[derive(Debug, Error)]
@@ -35,8 +37,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Storage(#[from] store::file::LoadError),
-    #[error("ENABLE_HTTPS is set, but this build serves plain HTTP only; terminate TLS in front of it or unset ENABLE_HTTPS")]
-    HttpsUnsupported,
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A running server: its bound address and a way to stop it.
@@ -46,7 +48,8 @@ pub struct Server {
     app: Arc<App>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
-    sweeper: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+    tls: Option<Arc<Tls>>,
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServeError> {
@@ -74,13 +77,36 @@ fn spawn_http(
     })
 }
 
+fn spawn_https(
+    listener: TcpListener,
+    router: axum::Router,
+    stop: &watch::Sender<bool>,
+    tls: &Tls,
+) -> JoinHandle<std::io::Result<()>> {
+    let handle = axum_server::Handle::new();
+    let mut stopped = stop.subscribe();
+    let on_stop = handle.clone();
+    tokio::spawn(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        on_stop.graceful_shutdown(None);
+    });
+    let config = tls.config();
+    tokio::spawn(async move {
+        axum_server::from_tcp_rustls(listener.into_std()?, config)
+            .handle(handle)
+            .serve(router.into_make_service())
+            .await
+    })
+}
+
 /// Opens the store, binds the listeners, registers the Socket.IO namespace
 /// and starts serving.
 pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
-    if settings.enable_https {
-        return Err(ServeError::HttpsUnsupported);
-    }
     ops::recorder();
+    let tls = match CertFiles::from_settings(&settings.https).filter(|_| settings.enable_https) {
+        Some(files) => Some(Arc::new(Tls::new(files)?)),
+        None => None,
+    };
     let store: Arc<dyn Store> = match &settings.json_storage_file {
         Some(path) => Arc::new(FileStore::open(path, settings.flush_window)?),
         None => Arc::new(MemoryStore::new()),
@@ -103,11 +129,15 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
     signaling::register(&io, app.clone());
 
     let (stop, _) = watch::channel(false);
-    let mut tasks = vec![spawn_http(
-        listener,
-        http::router(app.clone(), layer),
-        &stop,
-    )];
+    let router = http::router(app.clone(), layer);
+    let mut background = vec![tokio::spawn(signaling::sweep_expired(app.clone()))];
+    let mut tasks = vec![match &tls {
+        Some(tls) => {
+            background.push(tokio::spawn(tls.clone().watch(app.settings.tls_reload_check)));
+            spawn_https(listener, router, &stop, tls)
+        }
+        None => spawn_http(listener, router, &stop),
+    }];
     let metrics_addr = metrics_listener.map(|(listener, addr)| {
         tasks.push(spawn_http(
             listener,
@@ -116,14 +146,14 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         ));
         addr
     });
-    let sweeper = tokio::spawn(signaling::sweep_expired(app.clone()));
     Ok(Server {
         addr,
         metrics_addr,
         app,
         stop,
         tasks,
-        sweeper,
+        background,
+        tls,
     })
 }
 
@@ -141,6 +171,20 @@ impl Server {
         &self.app
     }
 
+    /// `https` or `http`, for the banner.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The live TLS configuration, to reload on SIGHUP; None without HTTPS.
+    pub fn tls(&self) -> Option<Arc<Tls>> {
+        self.tls.clone()
+    }
+
     /// Drains: `/health` turns 503, no new connections are accepted, every
     /// socket is closed (clients see a disconnect), the store is flushed.
     /// Bounded by `shutdown_timeout`.
@@ -153,7 +197,9 @@ impl Server {
 
     async fn drain(self) -> Result<(), ShutdownError> {
         self.app.start_draining();
-        self.sweeper.abort();
+        for task in &self.background {
+            task.abort();
+        }
         let _ = self.stop.send(true);
         self.app.io.close().await;
         for task in self.tasks {

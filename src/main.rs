@@ -1,6 +1,7 @@
 //! The binary: settings → logs → serve → wait for SIGTERM/SIGINT. No logic.
 
 use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 use wrw::settings::{LogFormat, Settings};
 
@@ -43,14 +44,25 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     println!(
-        "webRTCWorkspaces signaling server {} listening on http://{} ({mode})",
+        "webRTCWorkspaces signaling server {} listening on {}://{} ({mode})",
         wrw::http::VERSION,
+        server.scheme(),
         server.local_addr()
     );
     if let Some(addr) = server.metrics_addr() {
         println!("metrics on http://{addr}/metrics");
     }
 
+    let mut hup = signal(SignalKind::hangup()).expect("installing the SIGHUP handler");
+    let tls = server.tls();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(tls) = &tls else { continue };
+            if let Err(e) = tls.reload().await {
+                tracing::error!(error = %e, "SIGHUP: cannot reload the TLS files; keeping the current certificate");
+            }
+        }
+    });
     wait_for_signal().await;
     tracing::info!("shutting down: draining connections and flushing the store");
     tokio::spawn(async {
@@ -64,7 +76,6 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
     tokio::select! {

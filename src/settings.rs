@@ -110,6 +110,7 @@ pub struct Settings {
     pub metrics: MetricsEndpoint,
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
+    pub tls_reload_check: Duration,
 }
 
 /// Where `/metrics` is served.
@@ -155,6 +156,7 @@ struct ConfigFile {
     metrics_address: Option<String>,
     log_format: Option<String>,
     shutdown_timeout_secs: Option<i64>,
+    tls_reload_check_secs: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -454,6 +456,7 @@ impl Settings {
             )?,
             metrics,
             log_format,
+            tls_reload_check: seconds("tls_reload_check_secs", file.tls_reload_check_secs, 10.0)?,
             shutdown_timeout: Duration::from_secs(ranged(
                 "shutdown_timeout_secs",
                 file.shutdown_timeout_secs,
