@@ -1,44 +1,227 @@
-//! Where the `iceservers` answer comes from. For now the configured static
-//! list (Google's public STUN servers by default); every entry carries both
-//! `urls` and the legacy `url`, since some browsers and the adapter shim read
-//! only one of them.
+//! Where the `iceservers` answer comes from, in order of preference:
+//! 1. Twilio's Network Traversal Service (TWILIO_ACCOUNT_SID/AUTH_TOKEN):
+//!    one token is cached until a margin before its `ttl`, so a burst of
+//!    connections costs one API call, and concurrent misses share it; when
+//!    Twilio fails or is slow the client still gets the static list.
+//! 2. A self-hosted TURN server with coturn's REST shared secret
+//!    (`use-auth-secret`): short-lived credentials made here, per socket.
+//! 3. The static list of `ice_servers` (Google's public STUN by default).
+//!
+//! Every entry carries both `urls` and the legacy `url`, since some browsers
+//! and the adapter shim read only one of them.
 
-use serde::Serialize;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::settings::Settings;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha1::Sha1;
+use tokio::sync::Mutex;
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct IceServer {
-    pub urls: String,
-    pub url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
-}
+use crate::settings::{Settings, TurnRest};
 
 pub struct IceServers {
-    fixed: Vec<IceServer>,
+    fixed: Value,
+    provider: Provider,
+}
+
+enum Provider {
+    Static,
+    TurnRest(TurnRest),
+    Twilio(Twilio),
 }
 
 impl IceServers {
     pub fn from_settings(settings: &Settings) -> IceServers {
-        IceServers {
-            fixed: settings
+        let fixed = Value::Array(
+            settings
                 .ice_servers
                 .iter()
-                .map(|u| IceServer {
-                    urls: u.clone(),
-                    url: u.clone(),
-                    username: None,
-                    credential: None,
-                })
+                .map(|u| json!({"urls": u, "url": u}))
                 .collect(),
+        );
+        let provider = if let Some((sid, token)) = &settings.twilio {
+            Provider::Twilio(Twilio {
+                client: reqwest::Client::builder()
+                    .use_preconfigured_tls(twilio_tls())
+                    .timeout(settings.twilio_timeout)
+                    .build()
+                    .expect("an HTTP client with a fixed configuration builds"),
+                url: format!(
+                    "{}/2010-04-01/Accounts/{sid}/Tokens.json",
+                    settings.twilio_api_base.trim_end_matches('/')
+                ),
+                sid: sid.clone(),
+                token: token.clone(),
+                margin: settings.twilio_ttl_margin,
+                cache: Mutex::new(Cache::Empty),
+            })
+        } else if let Some(turn) = &settings.turn_rest {
+            Provider::TurnRest(turn.clone())
+        } else {
+            Provider::Static
+        };
+        IceServers { fixed, provider }
+    }
+
+    /// The list for one socket; `who` names it in TURN REST usernames.
+    pub async fn for_socket(&self, who: &str) -> Value {
+        match &self.provider {
+            Provider::Static => self.fixed.clone(),
+            Provider::TurnRest(turn) => {
+                let mut list = turn_rest_servers(turn, who, SystemTime::now());
+                if let Value::Array(fixed) = &self.fixed {
+                    list.extend(fixed.iter().cloned());
+                }
+                Value::Array(list)
+            }
+            Provider::Twilio(twilio) => {
+                twilio.servers().await.unwrap_or_else(|| self.fixed.clone())
+            }
+        }
+    }
+}
+
+/// coturn's TURN REST credentials: username `<expiry>:<who>`, credential
+/// base64(HMAC-SHA1(secret, username)).
+fn turn_rest_servers(turn: &TurnRest, who: &str, now: SystemTime) -> Vec<Value> {
+    let expiry = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + turn.ttl.as_secs();
+    let username = format!("{expiry}:{who}");
+    let mut mac =
+        Hmac::<Sha1>::new_from_slice(turn.secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(username.as_bytes());
+    let credential = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    turn.urls
+        .iter()
+        .map(|u| json!({"urls": u, "url": u, "username": username, "credential": credential}))
+        .collect()
+}
+
+fn twilio_tls() -> rustls::ClientConfig {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth()
+}
+
+struct Twilio {
+    client: reqwest::Client,
+    url: String,
+    sid: String,
+    token: String,
+    margin: Duration,
+    cache: Mutex<Cache>,
+}
+
+enum Cache {
+    Empty,
+    Fresh {
+        servers: Value,
+        until: Instant,
+    },
+    /// The last call failed: answer with the fallback until then.
+    Failed {
+        until: Instant,
+    },
+}
+
+/// How long to answer with the fallback after Twilio failed.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+struct TwilioToken {
+    /// Twilio sends it as a string ("86400"); accept a number too.
+    ttl: Value,
+    ice_servers: Value,
+}
+
+impl Twilio {
+    /// The cached servers, or one fresh call; concurrent callers wait for
+    /// that call (the lock) instead of making their own.
+    async fn servers(&self) -> Option<Value> {
+        let mut cache = self.cache.lock().await;
+        let now = Instant::now();
+        match &*cache {
+            Cache::Fresh { servers, until } if *until > now => return Some(servers.clone()),
+            Cache::Failed { until } if *until > now => return None,
+            _ => {}
+        }
+        metrics::counter!("wrw_ice_provider_calls_total", "provider" => "twilio").increment(1);
+        match self.fetch().await {
+            Ok((servers, ttl)) => {
+                let margin = self.margin.min(ttl / 2);
+                *cache = Cache::Fresh {
+                    servers: servers.clone(),
+                    until: now + ttl - margin,
+                };
+                Some(servers)
+            }
+            Err(e) => {
+                metrics::counter!("wrw_ice_provider_failures_total", "provider" => "twilio")
+                    .increment(1);
+                tracing::error!(error = %e, "Twilio token request failed; answering with the static ICE servers");
+                *cache = Cache::Failed {
+                    until: now + RETRY_AFTER,
+                };
+                None
+            }
         }
     }
 
-    /// The list to send to one socket.
-    pub fn list(&self) -> &[IceServer] {
-        &self.fixed
+    async fn fetch(&self) -> Result<(Value, Duration), String> {
+        let response = self
+            .client
+            .post(&self.url)
+            .basic_auth(&self.sid, Some(&self.token))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}"));
+        }
+        let token: TwilioToken = response.json().await.map_err(|e| e.to_string())?;
+        let ttl = match &token.ttl {
+            Value::String(s) => s.parse::<u64>().ok(),
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        }
+        .filter(|t| *t > 0)
+        .ok_or_else(|| format!("unusable ttl {}", token.ttl))?;
+        if !token.ice_servers.is_array() {
+            return Err("ice_servers is not an array".into());
+        }
+        Ok((token.ice_servers, Duration::from_secs(ttl)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_rest_credential_is_coturns() {
+        let turn = TurnRest {
+            secret: "north".into(),
+            urls: vec!["turn:turn.example.com:3478".into()],
+            ttl: Duration::from_secs(3600),
+        };
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let list = turn_rest_servers(&turn, "_abc", now);
+        assert_eq!(list[0]["username"], "1700003600:_abc");
+        // Independently: echo -n '1700003600:_abc' | openssl dgst -sha1 -hmac north -binary | base64
+        let mut mac = Hmac::<Sha1>::new_from_slice(b"north").unwrap();
+        mac.update(b"1700003600:_abc");
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        assert_eq!(list[0]["credential"], expected.as_str());
+        assert_eq!(list[0]["urls"], list[0]["url"]);
     }
 }

@@ -24,8 +24,8 @@ use tokio::task::JoinHandle;
 
 use app::App;
 use settings::{MetricsEndpoint, Settings};
-use tls::{CertFiles, Tls};
 use store::{FileStore, MemoryStore, Store};
+use tls::{CertFiles, Tls};
 
 #[derive(Debug, Error)]
 pub enum ServeError {
@@ -133,7 +133,9 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
     let mut background = vec![tokio::spawn(signaling::sweep_expired(app.clone()))];
     let mut tasks = vec![match &tls {
         Some(tls) => {
-            background.push(tokio::spawn(tls.clone().watch(app.settings.tls_reload_check)));
+            background.push(tokio::spawn(
+                tls.clone().watch(app.settings.tls_reload_check),
+            ));
             spawn_https(listener, router, &stop, tls)
         }
         None => spawn_http(listener, router, &stop),

@@ -111,6 +111,18 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
     pub tls_reload_check: Duration,
+    pub twilio_api_base: String,
+    pub twilio_timeout: Duration,
+    pub twilio_ttl_margin: Duration,
+    pub turn_rest: Option<TurnRest>,
+}
+
+/// coturn's `use-auth-secret` mode: credentials made here with the shared secret.
+#[derive(Clone, Debug)]
+pub struct TurnRest {
+    pub secret: String,
+    pub urls: Vec<String>,
+    pub ttl: Duration,
 }
 
 /// Where `/metrics` is served.
@@ -157,6 +169,11 @@ struct ConfigFile {
     log_format: Option<String>,
     shutdown_timeout_secs: Option<i64>,
     tls_reload_check_secs: Option<f64>,
+    twilio_api_base: Option<String>,
+    twilio_timeout_ms: Option<i64>,
+    twilio_ttl_margin_secs: Option<i64>,
+    turn_urls: Option<Vec<String>>,
+    turn_ttl_secs: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -368,6 +385,49 @@ impl Settings {
             }
             None => PUBLIC_STUN.iter().map(|s| s.to_string()).collect(),
         };
+        let turn_urls = file.turn_urls.unwrap_or_default();
+        for u in &turn_urls {
+            if !(u.starts_with("turn:") || u.starts_with("turns:")) {
+                return Err(invalid(
+                    "turn_urls",
+                    format!("{u:?} is not a turn:/turns: URL"),
+                ));
+            }
+        }
+        let turn_secret = env.get("TURN_SECRET").filter(|s| !s.trim().is_empty());
+        let turn_rest = match (turn_secret, turn_urls.is_empty()) {
+            (Some(secret), false) => Some(TurnRest {
+                secret: secret.clone(),
+                urls: turn_urls,
+                ttl: Duration::from_secs(ranged(
+                    "turn_ttl_secs",
+                    file.turn_ttl_secs,
+                    86_400,
+                    60,
+                    30 * 86_400,
+                )? as u64),
+            }),
+            (None, true) => None,
+            (Some(_), true) => {
+                return Err(invalid(
+                    "turn_urls",
+                    "TURN_SECRET is set, so turn_urls must list the TURN server URLs",
+                ))
+            }
+            (None, false) => return Err(invalid(
+                "TURN_SECRET",
+                "turn_urls is set, so TURN_SECRET (coturn's static-auth-secret) must be set too",
+            )),
+        };
+        let twilio_api_base = file
+            .twilio_api_base
+            .unwrap_or_else(|| "https://api.twilio.com".into());
+        if !(twilio_api_base.starts_with("https://") || twilio_api_base.starts_with("http://")) {
+            return Err(invalid(
+                "twilio_api_base",
+                format!("{twilio_api_base:?} is not an http(s) URL"),
+            ));
+        }
         let metrics = match file.metrics_address.as_deref().map(str::trim) {
             None | Some("") => MetricsEndpoint::SamePort,
             Some("off") => MetricsEndpoint::Off,
@@ -456,6 +516,22 @@ impl Settings {
             )?,
             metrics,
             log_format,
+            twilio_api_base,
+            twilio_timeout: Duration::from_millis(ranged(
+                "twilio_timeout_ms",
+                file.twilio_timeout_ms,
+                3000,
+                100,
+                60_000,
+            )? as u64),
+            twilio_ttl_margin: Duration::from_secs(ranged(
+                "twilio_ttl_margin_secs",
+                file.twilio_ttl_margin_secs,
+                600,
+                0,
+                86_400,
+            )? as u64),
+            turn_rest,
             tls_reload_check: seconds("tls_reload_check_secs", file.tls_reload_check_secs, 10.0)?,
             shutdown_timeout: Duration::from_secs(ranged(
                 "shutdown_timeout_secs",

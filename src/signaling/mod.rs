@@ -226,7 +226,8 @@ impl Ctx<'_> {
     async fn handle(&mut self, name: &str, data: Result<Value, String>) -> Result<(), Rejection> {
         match name {
             "iceservers" => {
-                self.reply("iceservers", self.app.ice.list());
+                let servers = self.app.ice.for_socket(&self.socket.id.to_string()).await;
+                self.reply("iceservers", &servers);
                 Ok(())
             }
             "create" => workspace::create(self, data).await,

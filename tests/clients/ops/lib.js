@@ -54,7 +54,8 @@ process.on('exit', () => {
 // Returns a handle at once; `ready` resolves when it listens, `exit` when it exits.
 function spawnServer({ dir = tempDir(), config = {}, secrets = newSecrets(), rustLog = 'warn' } = {}) {
   fs.writeFileSync(path.join(dir, 'config.js.toml'), toml({ ...BASE_CONFIG, ...config }));
-  const env = { ...process.env, PORT: '0', DEVELOPMENT: 'true', ...secrets, RUST_LOG: rustLog };
+  // WRW_OPS_RUST_LOG overrides the log filter (debugging aid; tests that read logs pass rustLog).
+  const env = { ...process.env, PORT: '0', DEVELOPMENT: 'true', ...secrets, RUST_LOG: rustLog === 'warn' && process.env.WRW_OPS_RUST_LOG ? process.env.WRW_OPS_RUST_LOG : rustLog };
   delete env.CONFIG_FILE;
   const child = spawn(h.serverBinary(), [], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
@@ -76,7 +77,9 @@ function spawnServer({ dir = tempDir(), config = {}, secrets = newSecrets(), rus
   });
   child.stdout.setEncoding('utf8');
   child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => { stderr += d; });
+  // WRW_OPS_SERVER_LOG=<file prefix>: keep each server's stderr there (debugging aid).
+  const logFile = process.env.WRW_OPS_SERVER_LOG ? `${process.env.WRW_OPS_SERVER_LOG}.${process.pid}.${child.pid}.log` : null;
+  child.stderr.on('data', (d) => { stderr += d; if (logFile) fs.appendFileSync(logFile, d); });
   let onOut = () => {};
   child.stdout.on('data', (d) => { stdout += d; onOut(); });
   srv.ready = new Promise((resolve, reject) => {
@@ -192,7 +195,7 @@ const REPLIES = ['created', 'attendance-granted', 're-attendance-granted', 'atte
 
 // The first unconsumed event named in `events` recorded at or after `since`
 // (other events stay unconsumed for later waits).
-async function nextOf(socket, events, { since = 0, timeout = 5000 } = {}) {
+async function nextOf(socket, events, { since = 0, timeout = 5000, after = '' } = {}) {
   const rec = socket.__rec;
   const deadline = Date.now() + timeout;
   let from = since;
@@ -204,7 +207,7 @@ async function nextOf(socket, events, { since = 0, timeout = 5000 } = {}) {
     }
     const left = deadline - Date.now();
     if (left <= 0) {
-      throw new Error(`${rec.label}: timed out after ${timeout} ms waiting for one of ${events.join(',')}; got ${JSON.stringify(rec.entries.filter((e) => e.seq >= since).map((e) => [e.event, e.payload])).slice(0, 1500)}`);
+      throw new Error(`${rec.label}: timed out after ${timeout} ms waiting for one of ${events.join(',')}${after}; connected=${socket.connected}; got ${JSON.stringify(rec.entries.filter((e) => e.seq >= since).map((e) => [e.event, e.payload])).slice(0, 1500)}`);
     }
     from = rec.seq;
     const e = await h.nextEntry(socket, null, { since: from, timeout: left }).catch(() => null);
@@ -217,7 +220,8 @@ async function nextOf(socket, events, { since = 0, timeout = 5000 } = {}) {
 async function request(socket, event, payload, { timeout = 5000, replies = REPLIES } = {}) {
   const since = socket.__rec.seq;
   socket.emit(event, payload);
-  return nextOf(socket, replies, { since, timeout });
+  const after = ` after '${event}' ${JSON.stringify(payload).slice(0, 200)} at ${new Date().toISOString()}`;
+  return nextOf(socket, replies, { since, timeout, after });
 }
 
 async function create(socket, { name = 'ws', pin = '', attendee = 'owner', nonce } = {}) {
