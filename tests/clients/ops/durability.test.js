@@ -114,6 +114,44 @@ describe('file store: restart durability', () => {
   });
 });
 
+describe('file store: lapsed and kicked attendees across a restart', () => {
+  it('an attendee lapsed by the grace may still re-attend after kill -9 and restart; a kicked one may not', async () => {
+    const dir = L.tempDir();
+    dirs.push(dir);
+    const file = path.join(dir, 'store.json');
+    const secrets = L.newSecrets();
+    // flush_window_ms = 0: every change is on disk before its reply/announcement.
+    const config = { json_storage_file: file, flush_window_ms: 0, presence_grace_secs: 1, max_capacity_of_workspace: 4 };
+    let srv = await start({ dir, config, secrets });
+    const owner = await conn(srv, L.V4_WS, 'owner');
+    const w = await L.create(owner, { name: 'mixed' });
+    const sleeper = await conn(srv, L.V2_POLL, 'sleeper');
+    const s = await L.attendOk(sleeper, w.workspace.token, '', 'sleeper');
+    await L.waitFor(owner, 'attend');
+    const kicked = await conn(srv, L.V2_WS, 'kicked');
+    const k = await L.attendOk(kicked, w.workspace.token, '', 'kicked');
+    await L.waitFor(owner, 'attend');
+    owner.emit('kick', { workspace: { id: w.workspace.id }, attendee: { id: w.attendee.id }, kickedAttendee: { id: k.attendee.id, name: 'kicked' }, accessToken: w.accessToken });
+    assert.deepEqual(await L.waitFor(owner, 'kicked'), { id: k.attendee.id, name: 'kicked' });
+    L.vanish(sleeper);
+    assert.deepEqual(await L.waitFor(owner, 'leave', { timeout: 5000 }), s.attendee);
+    // The owner's `attendees` round trip orders after the lapse on the server.
+    const list = await L.request(owner, 'attendees', { workspace: { id: w.workspace.id }, attendee: { id: w.attendee.id }, accessToken: w.accessToken }, { replies: ['attendees', 'alert'] });
+    assert.deepEqual(list.payload, { attendees: { [w.attendee.id]: w.attendee } });
+    await L.kill9(srv);
+    closeAll();
+
+    srv = await start({ dir, config, secrets });
+    const c1 = await conn(srv, L.V4_POLL, 'kicked-again');
+    assert.deepEqual(await L.reAttend(c1, session(k)), { event: 'alert', payload: 'Invalid access token. Access is not allowed.' });
+    const c2 = await conn(srv, L.V2_WS, 'sleeper-wakes');
+    const r = await L.reAttend(c2, session(s));
+    assert.equal(r.event, 're-attendance-granted', JSON.stringify(r));
+    assert.deepEqual(r.payload.attendee, s.attendee);
+    assert.deepEqual(r.payload.attendees, { [w.attendee.id]: w.attendee, [s.attendee.id]: s.attendee });
+  });
+});
+
 // Several sockets create concurrently, each sending one create every
 // `everyMs` (a paced load, so that the burst spans many flush windows) with at
 // most `inflight` outstanding; the server is killed with SIGKILL once

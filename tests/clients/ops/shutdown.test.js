@@ -94,7 +94,7 @@ describe('SIGTERM', () => {
     assert.equal(r.event, 're-attendance-granted', JSON.stringify(r));
   });
 
-  it('in-memory store, idle: exits 0 promptly', async () => {
+  it('in-memory store: exits 0 promptly, the client sees a disconnect', async () => {
     const srv = await start({});
     const c = await conn(srv, L.V2_WS, 'c');
     await L.create(c, {});
