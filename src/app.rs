@@ -7,6 +7,7 @@ use std::sync::Arc;
 use socketioxide::SocketIo;
 
 use crate::ice::IceServers;
+use crate::limits::Limits;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tokens::Tokens;
@@ -16,6 +17,7 @@ pub struct App {
     pub tokens: Tokens,
     pub store: Arc<dyn Store>,
     pub ice: IceServers,
+    pub limits: Limits,
     /// For messages that no socket's own event triggers (presence, expiry).
     pub io: SocketIo,
     pub started: std::time::Instant,
@@ -24,17 +26,15 @@ pub struct App {
 
 impl App {
     pub fn new(settings: Settings, store: Arc<dyn Store>, io: SocketIo) -> App {
-        let tokens = Tokens::new(
-            &settings.secrets.jwt,
-            &settings.secrets.salt,
-            &settings.token_delimiter,
-        );
+        let tokens = Tokens::new(&settings.secrets.jwt, &settings.secrets.salt, &settings.token_delimiter);
         let ice = IceServers::from_settings(&settings);
+        let limits = Limits::new(settings.limits.clone());
         App {
             settings,
             tokens,
             store,
             ice,
+            limits,
             io,
             started: std::time::Instant::now(),
             draining: AtomicBool::new(false),

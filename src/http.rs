@@ -24,9 +24,7 @@ use crate::settings::{CorsOrigins, MetricsEndpoint};
 
 /// `/metrics` alone, for `metrics_address` = a listener of its own.
 pub fn metrics_router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/metrics", get(ops::metrics))
-        .with_state(app)
+    Router::new().route("/metrics", get(ops::metrics)).with_state(app)
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -35,15 +33,12 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub fn router<L>(app: Arc<App>, socket_io: L) -> Router
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
-    L::Service:
-        tower::Service<Request, Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<Request, Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
     <L::Service as tower::Service<Request>>::Response: IntoResponse + 'static,
     <L::Service as tower::Service<Request>>::Future: Send + 'static,
 {
     let cors = cors_layer(&app.settings.cors_origins);
-    let mut routes = Router::new()
-        .route("/", get(index))
-        .route("/health", get(ops::health));
+    let mut routes = Router::new().route("/", get(index)).route("/health", get(ops::health));
     if app.settings.metrics == MetricsEndpoint::SamePort {
         routes = routes.route("/metrics", get(ops::metrics));
     }
@@ -78,10 +73,7 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
 /// Refuses Socket.IO requests (polling and WebSocket) from origins not on the list.
 async fn check_origin(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     if let CorsOrigins::List(list) = &app.settings.cors_origins {
-        let origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok());
+        let origin = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
         if let Some(origin) = origin {
             if request.uri().path().starts_with("/socket.io") && !list.iter().any(|o| o == origin) {
                 return (StatusCode::FORBIDDEN, "origin not allowed").into_response();

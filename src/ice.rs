@@ -76,9 +76,7 @@ impl IceServers {
                 }
                 Value::Array(list)
             }
-            Provider::Twilio(twilio) => {
-                twilio.servers().await.unwrap_or_else(|| self.fixed.clone())
-            }
+            Provider::Twilio(twilio) => twilio.servers().await.unwrap_or_else(|| self.fixed.clone()),
         }
     }
 }
@@ -88,8 +86,7 @@ impl IceServers {
 fn turn_rest_servers(turn: &TurnRest, who: &str, now: SystemTime) -> Vec<Value> {
     let expiry = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + turn.ttl.as_secs();
     let username = format!("{expiry}:{who}");
-    let mut mac =
-        Hmac::<Sha1>::new_from_slice(turn.secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha1>::new_from_slice(turn.secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(username.as_bytes());
     let credential = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     turn.urls
@@ -102,13 +99,11 @@ fn twilio_tls() -> rustls::ClientConfig {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("ring supports the default protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth()
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 struct Twilio {
@@ -164,8 +159,7 @@ impl Twilio {
                 Some(servers)
             }
             Err(e) => {
-                metrics::counter!("wrw_ice_provider_failures_total", "provider" => "twilio")
-                    .increment(1);
+                metrics::counter!("wrw_ice_provider_failures_total", "provider" => "twilio").increment(1);
                 tracing::error!(error = %e, "Twilio token request failed; answering with the static ICE servers");
                 *cache = Cache::Failed {
                     until: now + RETRY_AFTER,
@@ -219,8 +213,7 @@ mod tests {
         // Independently: echo -n '1700003600:_abc' | openssl dgst -sha1 -hmac north -binary | base64
         let mut mac = Hmac::<Sha1>::new_from_slice(b"north").unwrap();
         mac.update(b"1700003600:_abc");
-        let expected =
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         assert_eq!(list[0]["credential"], expected.as_str());
         assert_eq!(list[0]["urls"], list[0]["url"]);
     }

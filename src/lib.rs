@@ -4,6 +4,7 @@
 pub mod app;
 pub mod http;
 pub mod ice;
+pub mod limits;
 pub mod model;
 pub mod ops;
 pub mod settings;
@@ -41,6 +42,9 @@ pub enum ServeError {
     Tls(#[from] tls::TlsError),
 }
 
+/// How long open HTTP requests may take to finish once every socket is closed.
+const HTTP_DRAIN: Duration = Duration::from_secs(2);
+
 /// A running server: its bound address and a way to stop it.
 pub struct Server {
     addr: SocketAddr,
@@ -69,7 +73,11 @@ fn spawn_http(
 ) -> JoinHandle<std::io::Result<()>> {
     let mut stopped = stop.subscribe();
     tokio::spawn(async move {
-        axum::serve(listener, router)
+        // Signaling messages are small and latency-bound: no Nagle delay.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|s| *s).await;
             })
@@ -92,9 +100,12 @@ fn spawn_https(
     });
     let config = tls.config();
     tokio::spawn(async move {
-        axum_server::from_tcp_rustls(listener.into_std()?, config)
+        let acceptor =
+            axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(axum_server::accept::NoDelayAcceptor);
+        axum_server::from_tcp(listener.into_std()?)
+            .acceptor(acceptor)
             .handle(handle)
-            .serve(router.into_make_service())
+            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
             .await
     })
 }
@@ -133,19 +144,13 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
     let mut background = vec![tokio::spawn(signaling::sweep_expired(app.clone()))];
     let mut tasks = vec![match &tls {
         Some(tls) => {
-            background.push(tokio::spawn(
-                tls.clone().watch(app.settings.tls_reload_check),
-            ));
+            background.push(tokio::spawn(tls.clone().watch(app.settings.tls_reload_check)));
             spawn_https(listener, router, &stop, tls)
         }
         None => spawn_http(listener, router, &stop),
     }];
     let metrics_addr = metrics_listener.map(|(listener, addr)| {
-        tasks.push(spawn_http(
-            listener,
-            http::metrics_router(app.clone()),
-            &stop,
-        ));
+        tasks.push(spawn_http(listener, http::metrics_router(app.clone()), &stop));
         addr
     });
     Ok(Server {
@@ -204,11 +209,19 @@ impl Server {
         }
         let _ = self.stop.send(true);
         self.app.io.close().await;
-        for task in self.tasks {
-            task.await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)))?;
-        }
         self.app.store.flush().await.map_err(ShutdownError::Flush)?;
+        // Every socket is closed; what can still hold a listener open is an
+        // Engine.IO long-poll whose Socket.IO socket already left. Give such
+        // requests a moment, then cut them.
+        for mut task in self.tasks {
+            match tokio::time::timeout(HTTP_DRAIN, &mut task).await {
+                Ok(finished) => finished.unwrap_or_else(|e| Err(std::io::Error::other(e)))?,
+                Err(_) => {
+                    tracing::info!("closing HTTP connections still open after the drain period");
+                    task.abort();
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -25,7 +25,9 @@ async fn main() -> anyhow::Result<()> {
     }
 
     if settings.secrets.ephemeral {
-        tracing::warn!("MAGICK_TOKEN/SALT_STRING not set: using random secrets for this run; tokens will not survive a restart");
+        tracing::warn!(
+            "MAGICK_TOKEN/SALT_STRING not set: using random secrets for this run; tokens will not survive a restart"
+        );
     }
     let store = match &settings.json_storage_file {
         Some(file) => format!("workspaces stored in {}", file.display()),

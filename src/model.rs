@@ -23,12 +23,7 @@ pub fn now_millis() -> u64 {
 fn random_id(len: usize) -> String {
     let mut s = String::with_capacity(len + 1);
     s.push('_');
-    s.extend(
-        rand::thread_rng()
-            .sample_iter(&Alphanumeric)
-            .take(len)
-            .map(char::from),
-    );
+    s.extend(rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from));
     s
 }
 

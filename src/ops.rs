@@ -70,8 +70,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         *by_kind.entry((protocol, transport)).or_default() += 1;
     }
     for ((eio, transport), n) in by_kind {
-        metrics::gauge!("wrw_sockets_connected", "eio" => eio, "transport" => transport)
-            .set(n as f64);
+        metrics::gauge!("wrw_sockets_connected", "eio" => eio, "transport" => transport).set(n as f64);
     }
     let stats = app.store.stats().await.unwrap_or_default();
     metrics::gauge!("wrw_workspaces").set(stats.workspaces as f64);

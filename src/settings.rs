@@ -115,6 +115,43 @@ pub struct Settings {
     pub twilio_timeout: Duration,
     pub twilio_ttl_margin: Duration,
     pub turn_rest: Option<TurnRest>,
+    pub limits: LimitSettings,
+}
+
+/// The limits against hostile clients (see `limits`), all settings.
+#[derive(Clone, Debug)]
+pub struct LimitSettings {
+    pub max_failed_pins_per_ip: usize,
+    pub max_failed_pins_per_workspace: usize,
+    pub failed_pin_window: Duration,
+    pub events_per_second: f64,
+    pub event_burst: f64,
+    pub max_refused_events: usize,
+    pub max_workspaces_per_ip_per_hour: usize,
+    pub max_live_workspaces: usize,
+    pub max_connections_per_ip: usize,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub max_name_length: usize,
+    pub max_avatar_length: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> LimitSettings {
+        LimitSettings {
+            max_failed_pins_per_ip: 5,
+            max_failed_pins_per_workspace: 50,
+            failed_pin_window: Duration::from_secs(60),
+            events_per_second: 300.0,
+            event_burst: 600.0,
+            max_refused_events: 1000,
+            max_workspaces_per_ip_per_hour: 500,
+            max_live_workspaces: 100_000,
+            max_connections_per_ip: 2000,
+            trusted_proxies: Vec::new(),
+            max_name_length: 256,
+            max_avatar_length: 8192,
+        }
+    }
 }
 
 /// coturn's `use-auth-secret` mode: credentials made here with the shared secret.
@@ -174,6 +211,18 @@ struct ConfigFile {
     twilio_ttl_margin_secs: Option<i64>,
     turn_urls: Option<Vec<String>>,
     turn_ttl_secs: Option<i64>,
+    max_failed_pins_per_ip: Option<i64>,
+    max_failed_pins_per_workspace: Option<i64>,
+    failed_pin_window_secs: Option<f64>,
+    events_per_second: Option<f64>,
+    event_burst: Option<f64>,
+    max_refused_events: Option<i64>,
+    max_workspaces_per_ip_per_hour: Option<i64>,
+    max_live_workspaces: Option<i64>,
+    max_connections_per_ip: Option<i64>,
+    trusted_proxies: Option<Vec<String>>,
+    max_name_length: Option<i64>,
+    max_avatar_length: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -188,29 +237,83 @@ fn parse_bool(key: &str, value: Option<&String>) -> Result<bool, SettingsError> 
     match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("false") | Some("0") | Some("no") | Some("off") => Ok(false),
         Some("true") | Some("1") | Some("yes") | Some("on") => Ok(true),
-        Some(other) => Err(invalid(
-            key,
-            format!("expected true or false, got {other:?}"),
-        )),
+        Some(other) => Err(invalid(key, format!("expected true or false, got {other:?}"))),
     }
 }
 
-fn ranged(
-    key: &str,
-    value: Option<i64>,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> Result<i64, SettingsError> {
+fn ranged(key: &str, value: Option<i64>, default: i64, min: i64, max: i64) -> Result<i64, SettingsError> {
     let v = value.unwrap_or(default);
     if (min..=max).contains(&v) {
         Ok(v)
     } else {
-        Err(invalid(
-            key,
-            format!("must be between {min} and {max}, got {v}"),
-        ))
+        Err(invalid(key, format!("must be between {min} and {max}, got {v}")))
     }
+}
+
+fn limit_settings(file: &ConfigFile) -> Result<LimitSettings, SettingsError> {
+    let d = LimitSettings::default();
+    let count = |key: &str, v: Option<i64>, default: usize| -> Result<usize, SettingsError> {
+        Ok(ranged(key, v, default as i64, 1, 1 << 40)? as usize)
+    };
+    let rate = |key: &str, v: Option<f64>, default: f64| -> Result<f64, SettingsError> {
+        match v.unwrap_or(default) {
+            r if r.is_finite() && r >= 0.0 => Ok(r),
+            r => Err(invalid(key, format!("must be a number of events, 0 or more, got {r}"))),
+        }
+    };
+    let trusted_proxies = file
+        .trusted_proxies
+        .iter()
+        .flatten()
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "trusted_proxies",
+                        format!("{p:?} is not an IP address or network like 10.0.0.0/8"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let events_per_second = rate("events_per_second", file.events_per_second, d.events_per_second)?;
+    let event_burst = rate("event_burst", file.event_burst, d.event_burst)?;
+    if events_per_second > 0.0 && event_burst < 1.0 {
+        return Err(invalid(
+            "event_burst",
+            "must be at least 1 when events_per_second is set",
+        ));
+    }
+    Ok(LimitSettings {
+        max_failed_pins_per_ip: count(
+            "max_failed_pins_per_ip",
+            file.max_failed_pins_per_ip,
+            d.max_failed_pins_per_ip,
+        )?,
+        max_failed_pins_per_workspace: count(
+            "max_failed_pins_per_workspace",
+            file.max_failed_pins_per_workspace,
+            d.max_failed_pins_per_workspace,
+        )?,
+        failed_pin_window: seconds("failed_pin_window_secs", file.failed_pin_window_secs, 60.0)?,
+        events_per_second,
+        event_burst,
+        max_refused_events: count("max_refused_events", file.max_refused_events, d.max_refused_events)?,
+        max_workspaces_per_ip_per_hour: count(
+            "max_workspaces_per_ip_per_hour",
+            file.max_workspaces_per_ip_per_hour,
+            d.max_workspaces_per_ip_per_hour,
+        )?,
+        max_live_workspaces: count("max_live_workspaces", file.max_live_workspaces, d.max_live_workspaces)?,
+        max_connections_per_ip: count(
+            "max_connections_per_ip",
+            file.max_connections_per_ip,
+            d.max_connections_per_ip,
+        )?,
+        trusted_proxies,
+        max_name_length: count("max_name_length", file.max_name_length, d.max_name_length)?,
+        max_avatar_length: count("max_avatar_length", file.max_avatar_length, d.max_avatar_length)?,
+    })
 }
 
 /// A positive duration in (possibly fractional) seconds, at most 30 days.
@@ -237,11 +340,7 @@ fn non_empty(key: &str, value: Option<String>, default: &str) -> Result<String, 
 /// A secret that still looks like env-sample's placeholder counts as missing.
 fn is_placeholder(v: &str) -> bool {
     let v = v.trim().to_ascii_lowercase();
-    v.is_empty()
-        || v.contains("change-me")
-        || v.contains("changeme")
-        || v.starts_with('<')
-        || v == "secret"
+    v.is_empty() || v.contains("change-me") || v.contains("changeme") || v.starts_with('<') || v == "secret"
 }
 
 fn random_secret() -> Vec<u8> {
@@ -260,25 +359,24 @@ impl Settings {
     ) -> Result<Settings, SettingsError> {
         let file: ConfigFile = match config_text {
             None => ConfigFile::default(),
-            Some((path, text)) => {
-                toml::from_str(text).map_err(|e| SettingsError::ConfigSyntax {
-                    path: path.to_string(),
-                    source: Box::new(e),
-                })?
-            }
+            Some((path, text)) => toml::from_str(text).map_err(|e| SettingsError::ConfigSyntax {
+                path: path.to_string(),
+                source: Box::new(e),
+            })?,
         };
         // Nothing configured at all (no DEVELOPMENT, no secrets) is someone
         // trying the server out: development mode, as the banner says.
         let unconfigured = ["DEVELOPMENT", "MAGICK_TOKEN", "SALT_STRING"]
             .iter()
             .all(|k| env.get(*k).is_none_or(|v| v.trim().is_empty()));
+        let limits = limit_settings(&file)?;
         let development = unconfigured || parse_bool("DEVELOPMENT", env.get("DEVELOPMENT"))?;
         let enable_https = parse_bool("ENABLE_HTTPS", env.get("ENABLE_HTTPS"))?;
         let port = match env.get("PORT").map(|p| p.trim()) {
             None | Some("") => 9090,
-            Some(p) => p.parse::<u16>().map_err(|_| {
-                invalid("PORT", format!("expected a port number 0-65535, got {p:?}"))
-            })?,
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| invalid("PORT", format!("expected a port number 0-65535, got {p:?}")))?,
         };
 
         let mut ephemeral = false;
@@ -294,57 +392,29 @@ impl Settings {
         };
         let jwt = secret("MAGICK_TOKEN")?;
         let salt = secret("SALT_STRING")?;
-        let secrets = Secrets {
-            jwt,
-            salt,
-            ephemeral,
-        };
+        let secrets = Secrets { jwt, salt, ephemeral };
 
         let twilio = match (
-            env.get("TWILIO_ACCOUNT_SID")
-                .filter(|v| !v.trim().is_empty()),
-            env.get("TWILIO_AUTH_TOKEN")
-                .filter(|v| !v.trim().is_empty()),
+            env.get("TWILIO_ACCOUNT_SID").filter(|v| !v.trim().is_empty()),
+            env.get("TWILIO_AUTH_TOKEN").filter(|v| !v.trim().is_empty()),
         ) {
             (Some(sid), Some(token)) => Some((sid.clone(), token.clone())),
             (None, None) => None,
-            (Some(_), None) => {
-                return Err(invalid(
-                    "TWILIO_AUTH_TOKEN",
-                    "must be set when TWILIO_ACCOUNT_SID is",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(invalid(
-                    "TWILIO_ACCOUNT_SID",
-                    "must be set when TWILIO_AUTH_TOKEN is",
-                ))
-            }
+            (Some(_), None) => return Err(invalid("TWILIO_AUTH_TOKEN", "must be set when TWILIO_ACCOUNT_SID is")),
+            (None, Some(_)) => return Err(invalid("TWILIO_ACCOUNT_SID", "must be set when TWILIO_AUTH_TOKEN is")),
         };
 
         let host = match file.host.as_deref() {
             None => IpAddr::from([0, 0, 0, 0]),
-            Some(h) => h.parse().map_err(|_| {
-                invalid(
-                    "host",
-                    format!("expected an IP address such as 0.0.0.0, got {h:?}"),
-                )
-            })?,
+            Some(h) => h
+                .parse()
+                .map_err(|_| invalid("host", format!("expected an IP address such as 0.0.0.0, got {h:?}")))?,
         };
         let https_section = file.https.unwrap_or_default();
         let https = HttpsFiles {
-            key: https_section
-                .key
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from),
-            cert: https_section
-                .cert
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from),
-            ca: https_section
-                .ca
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from),
+            key: https_section.key.filter(|s| !s.is_empty()).map(PathBuf::from),
+            cert: https_section.cert.filter(|s| !s.is_empty()).map(PathBuf::from),
+            ca: https_section.ca.filter(|s| !s.is_empty()).map(PathBuf::from),
         };
         if enable_https && (https.key.is_none() || https.cert.is_none()) {
             return Err(invalid(
@@ -357,8 +427,7 @@ impl Settings {
             Some(list) if list.is_empty() => CorsOrigins::Any,
             Some(list) => {
                 for o in &list {
-                    if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/')
-                    {
+                    if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
                         return Err(invalid(
                             "cors_origins",
                             format!("{o:?} is not an origin like \"https://app.example.com\""),
@@ -371,14 +440,8 @@ impl Settings {
         let ice_servers = match file.ice_servers {
             Some(list) => {
                 for u in &list {
-                    if !(u.starts_with("stun:")
-                        || u.starts_with("turn:")
-                        || u.starts_with("turns:"))
-                    {
-                        return Err(invalid(
-                            "ice_servers",
-                            format!("{u:?} is not a stun:/turn:/turns: URL"),
-                        ));
+                    if !(u.starts_with("stun:") || u.starts_with("turn:") || u.starts_with("turns:")) {
+                        return Err(invalid("ice_servers", format!("{u:?} is not a stun:/turn:/turns: URL")));
                     }
                 }
                 list
@@ -388,10 +451,7 @@ impl Settings {
         let turn_urls = file.turn_urls.unwrap_or_default();
         for u in &turn_urls {
             if !(u.starts_with("turn:") || u.starts_with("turns:")) {
-                return Err(invalid(
-                    "turn_urls",
-                    format!("{u:?} is not a turn:/turns: URL"),
-                ));
+                return Err(invalid("turn_urls", format!("{u:?} is not a turn:/turns: URL")));
             }
         }
         let turn_secret = env.get("TURN_SECRET").filter(|s| !s.trim().is_empty());
@@ -399,13 +459,7 @@ impl Settings {
             (Some(secret), false) => Some(TurnRest {
                 secret: secret.clone(),
                 urls: turn_urls,
-                ttl: Duration::from_secs(ranged(
-                    "turn_ttl_secs",
-                    file.turn_ttl_secs,
-                    86_400,
-                    60,
-                    30 * 86_400,
-                )? as u64),
+                ttl: Duration::from_secs(ranged("turn_ttl_secs", file.turn_ttl_secs, 86_400, 60, 30 * 86_400)? as u64),
             }),
             (None, true) => None,
             (Some(_), true) => {
@@ -414,14 +468,14 @@ impl Settings {
                     "TURN_SECRET is set, so turn_urls must list the TURN server URLs",
                 ))
             }
-            (None, false) => return Err(invalid(
-                "TURN_SECRET",
-                "turn_urls is set, so TURN_SECRET (coturn's static-auth-secret) must be set too",
-            )),
+            (None, false) => {
+                return Err(invalid(
+                    "TURN_SECRET",
+                    "turn_urls is set, so TURN_SECRET (coturn's static-auth-secret) must be set too",
+                ))
+            }
         };
-        let twilio_api_base = file
-            .twilio_api_base
-            .unwrap_or_else(|| "https://api.twilio.com".into());
+        let twilio_api_base = file.twilio_api_base.unwrap_or_else(|| "https://api.twilio.com".into());
         if !(twilio_api_base.starts_with("https://") || twilio_api_base.starts_with("http://")) {
             return Err(invalid(
                 "twilio_api_base",
@@ -460,28 +514,16 @@ impl Settings {
             secrets,
             twilio,
             token_delimiter: non_empty("tokenDelimiter", file.tokenDelimiter, ":")?,
-            workspace_id_len: ranged("WORKSPACE_ID_LEN", file.WORKSPACE_ID_LEN, 10, 6, 64)?
-                as usize,
-            untitled_workspace: non_empty(
-                "untitled_workspace",
-                file.untitled_workspace,
-                "Untitled workspace",
-            )?,
+            workspace_id_len: ranged("WORKSPACE_ID_LEN", file.WORKSPACE_ID_LEN, 10, 6, 64)? as usize,
+            untitled_workspace: non_empty("untitled_workspace", file.untitled_workspace, "Untitled workspace")?,
             default_workspace_avatar: file
                 .default_workspace_avatar
                 .unwrap_or_else(|| "images/workspace.png".into()),
-            anonymous_attendee: non_empty(
-                "anonymous_attendee",
-                file.anonymous_attendee,
-                "Anonymous",
-            )?,
+            anonymous_attendee: non_empty("anonymous_attendee", file.anonymous_attendee, "Anonymous")?,
             default_attendee_avatar: file
                 .default_attendee_avatar
                 .unwrap_or_else(|| "images/attendee.png".into()),
-            json_storage_file: file
-                .json_storage_file
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from),
+            json_storage_file: file.json_storage_file.filter(|s| !s.is_empty()).map(PathBuf::from),
             max_capacity_of_workspace: ranged(
                 "max_capacity_of_workspace",
                 file.max_capacity_of_workspace,
@@ -490,30 +532,14 @@ impl Settings {
                 10_000,
             )? as usize,
             cors_origins,
-            max_payload_bytes: ranged(
-                "max_payload_bytes",
-                file.max_payload_bytes,
-                1_000_000,
-                1024,
-                64 << 20,
-            )? as u64,
+            max_payload_bytes: ranged("max_payload_bytes", file.max_payload_bytes, 1_000_000, 1024, 64 << 20)? as u64,
             ping_interval: Duration::from_secs(ping_interval as u64),
             ping_timeout: Duration::from_secs(ping_timeout as u64),
             ice_servers,
             public_dir: PathBuf::from(file.public_dir.unwrap_or_else(|| "public".into())),
-            flush_window: Duration::from_millis(ranged(
-                "flush_window_ms",
-                file.flush_window_ms,
-                100,
-                0,
-                60_000,
-            )? as u64),
+            flush_window: Duration::from_millis(ranged("flush_window_ms", file.flush_window_ms, 100, 0, 60_000)? as u64),
             presence_grace: seconds("presence_grace_secs", file.presence_grace_secs, 60.0)?,
-            workspace_expiry: seconds(
-                "workspace_expiry_secs",
-                file.workspace_expiry_secs,
-                86_400.0,
-            )?,
+            workspace_expiry: seconds("workspace_expiry_secs", file.workspace_expiry_secs, 86_400.0)?,
             metrics,
             log_format,
             twilio_api_base,
@@ -532,6 +558,7 @@ impl Settings {
                 86_400,
             )? as u64),
             turn_rest,
+            limits,
             tls_reload_check: seconds("tls_reload_check_secs", file.tls_reload_check_secs, 10.0)?,
             shutdown_timeout: Duration::from_secs(ranged(
                 "shutdown_timeout_secs",
@@ -567,10 +594,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn err(pairs: &[(&str, &str)], toml: Option<&str>) -> String {
@@ -608,11 +632,7 @@ mod tests {
     fn production_refuses_missing_or_placeholder_secrets_by_name() {
         assert!(err(&[("DEVELOPMENT", "false")], None).contains("MAGICK_TOKEN"));
         assert!(err(&[("MAGICK_TOKEN", "real-one-xyz")], None).contains("SALT_STRING"));
-        assert!(err(
-            &[("MAGICK_TOKEN", "change-me"), ("SALT_STRING", "x-real")],
-            None
-        )
-        .contains("MAGICK_TOKEN"));
+        assert!(err(&[("MAGICK_TOKEN", "change-me"), ("SALT_STRING", "x-real")], None).contains("MAGICK_TOKEN"));
         let s = Settings::from_sources(&env(&SECRETS), None).unwrap();
         assert!(!s.secrets.ephemeral);
         assert_eq!(s.secrets.jwt, b"a-real-secret-123");
@@ -622,8 +642,7 @@ mod tests {
     fn bad_values_name_their_key() {
         assert!(err(&[("PORT", "90x"), SECRETS[0], SECRETS[1]], None).starts_with("PORT"));
         assert!(err(&[("DEVELOPMENT", "maybe")], None).starts_with("DEVELOPMENT"));
-        assert!(err(&SECRETS, Some("max_capacity_of_workspace = 0"))
-            .starts_with("max_capacity_of_workspace"));
+        assert!(err(&SECRETS, Some("max_capacity_of_workspace = 0")).starts_with("max_capacity_of_workspace"));
         assert!(err(&SECRETS, Some("WORKSPACE_ID_LEN = 2")).starts_with("WORKSPACE_ID_LEN"));
         assert!(err(&SECRETS, Some("host = \"nowhere\"")).starts_with("host"));
         assert!(err(&SECRETS, Some("cors_origins = [\"example.com\"]")).starts_with("cors_origins"));
@@ -632,17 +651,12 @@ mod tests {
         assert!(err(&SECRETS, Some("presence_grace_secs = 0")).starts_with("presence_grace_secs"));
         assert!(err(&SECRETS, Some("metrics_address = \"nine\"")).starts_with("metrics_address"));
         assert!(err(&SECRETS, Some("log_format = \"xml\"")).starts_with("log_format"));
-        assert!(
-            err(&SECRETS, Some("max_capacity_of_workspace = \"four\"")).contains("config.js.toml")
-        );
-        assert!(
-            err(&[("ENABLE_HTTPS", "true"), SECRETS[0], SECRETS[1]], None).starts_with("https")
-        );
-        assert!(err(
-            &[("TWILIO_ACCOUNT_SID", "AC1"), SECRETS[0], SECRETS[1]],
-            None
-        )
-        .starts_with("TWILIO_AUTH_TOKEN"));
+        assert!(err(&SECRETS, Some("trusted_proxies = [\"proxy\"]")).starts_with("trusted_proxies"));
+        assert!(err(&SECRETS, Some("max_connections_per_ip = 0")).starts_with("max_connections_per_ip"));
+        assert!(err(&SECRETS, Some("events_per_second = -1.0")).starts_with("events_per_second"));
+        assert!(err(&SECRETS, Some("max_capacity_of_workspace = \"four\"")).contains("config.js.toml"));
+        assert!(err(&[("ENABLE_HTTPS", "true"), SECRETS[0], SECRETS[1]], None).starts_with("https"));
+        assert!(err(&[("TWILIO_ACCOUNT_SID", "AC1"), SECRETS[0], SECRETS[1]], None).starts_with("TWILIO_AUTH_TOKEN"));
     }
 
     #[test]

@@ -107,13 +107,7 @@ pub fn load(files: &CertFiles) -> Result<Arc<ServerConfig>, TlsError> {
         .map_err(|e| invalid("cert", &files.cert, e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| {
-            invalid(
-                "key",
-                &files.key,
-                format!("does not match the certificate: {e}"),
-            )
-        })?;
+        .map_err(|e| invalid("key", &files.key, format!("does not match the certificate: {e}")))?;
     // HTTP/1.1 only: WebSocket upgrades need it.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))

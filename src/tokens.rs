@@ -81,8 +81,7 @@ impl Tokens {
 
     /// The keyed PIN check value stored with the workspace (hex).
     pub fn pin_check(&self, workspace: &WorkspaceId, pin: &str) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.salt).expect("HMAC takes any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.salt).expect("HMAC takes any key length");
         mac.update(workspace.as_str().as_bytes());
         mac.update(self.delimiter.as_bytes());
         mac.update(pin.as_bytes());
@@ -98,9 +97,7 @@ impl Tokens {
     }
 
     pub fn workspace_token(&self, workspace: &WorkspaceId) -> String {
-        self.sign(&Claims::Workspace {
-            ws: workspace.clone(),
-        })
+        self.sign(&Claims::Workspace { ws: workspace.clone() })
     }
 
     /// The workspace a workspace token names.
@@ -111,12 +108,7 @@ impl Tokens {
         }
     }
 
-    pub fn access_token(
-        &self,
-        workspace: &WorkspaceId,
-        attendee: &AttendeeId,
-        owner: bool,
-    ) -> String {
+    pub fn access_token(&self, workspace: &WorkspaceId, attendee: &AttendeeId, owner: bool) -> String {
         self.sign(&Claims::Access {
             ws: workspace.clone(),
             att: attendee.clone(),
@@ -183,11 +175,7 @@ mod tests {
         let tampered = format!("{}.{}.{}", parts[0], forged, parts[2]);
         assert_eq!(t.verify_access_token(&tampered), Err(TokenError::Invalid));
         // alg: none with the same claims.
-        let none = format!(
-            "{}.{}.",
-            b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
-            parts[1]
-        );
+        let none = format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
         assert_eq!(t.verify_access_token(&none), Err(TokenError::Invalid));
         assert_eq!(t.verify_access_token("garbage"), Err(TokenError::Invalid));
     }

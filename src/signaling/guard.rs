@@ -75,11 +75,7 @@ pub async fn admit<E>(
         Membership::NoWorkspace => return Err(Rejection::Destroyed),
         Membership::NotMember if rule.restores_lapsed => {
             let capacity = app.settings.max_capacity_of_workspace;
-            match app
-                .store
-                .restore_attendee(&workspace, &attendee, capacity)
-                .await?
-            {
+            match app.store.restore_attendee(&workspace, &attendee, capacity).await? {
                 Some(_) => false,
                 None => return Err(Rejection::alert(alerts::NO_ACCESS)),
             }

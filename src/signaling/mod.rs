@@ -19,8 +19,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::adapter::Adapter;
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+
+use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{Event, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::handler::{FromMessageParts, MessageHandler, Value as CoreValue};
 use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
@@ -29,10 +34,13 @@ use tokio::sync::mpsc;
 pub use alerts::Rejection;
 use guard::{Member, Rule};
 pub use presence::sweep_expired;
-use presence::Session;
+use presence::{Admission, Session};
 
 use crate::app::App;
+use crate::limits;
 use crate::model::{AttendeeId, WorkspaceId};
+use axum::extract::ConnectInfo;
+use std::net::{IpAddr, SocketAddr};
 
 /// How many events one socket may have waiting before it is told to slow down.
 const QUEUE_DEPTH: usize = 256;
@@ -44,14 +52,38 @@ enum Incoming {
 
 /// Registers the root namespace. Must run before the server starts serving.
 pub fn register(io: &SocketIo, app: Arc<App>) {
-    io.ns("/", move |socket: SocketRef| {
-        let app = app.clone();
-        async move { on_connect(socket, app) }
-    });
+    io.ns("/", Connect(app));
 }
 
-fn on_connect(socket: SocketRef, app: Arc<App>) {
-    tracing::debug!(sid = %socket.id, protocol = ?socket.protocol(), transport = ?socket.transport_type(), "connected");
+/// The namespace's connect handler. Its work runs in the middleware step,
+/// which socketioxide awaits before it answers the client's connect: a plain
+/// connect handler runs in a task of its own, after the client may already
+/// have sent its first event (the library sends `iceservers` at once), and
+/// an event that arrives before the handlers are registered is lost.
+#[derive(Clone)]
+struct Connect(Arc<App>);
+
+type MiddlewareFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Box<dyn Display + Send>>> + Send + 'a>>;
+
+impl ConnectHandler<LocalAdapter, Connect> for Connect {
+    fn call(&self, _: Arc<Socket>, _: Option<CoreValue>) {}
+
+    fn call_middleware<'a>(&'a self, socket: Arc<Socket>, _: &'a Option<CoreValue>) -> MiddlewareFuture<'a> {
+        let accepted = on_connect(SocketRef::from(socket), self.0.clone());
+        Box::pin(std::future::ready(accepted))
+    }
+}
+
+/// Sets the socket up, or refuses it (the client gets a connect error).
+fn on_connect(socket: SocketRef, app: Arc<App>) -> Result<(), Box<dyn Display + Send>> {
+    let ip = peer_ip(&socket, &app);
+    tracing::debug!(sid = %socket.id, %ip, protocol = ?socket.protocol(), transport = ?socket.transport_type(), "connected");
+    let Some(slot) = app.limits.connect(ip) else {
+        tracing::info!(%ip, "connection refused: too many connections from this address");
+        metrics::counter!("wrw_connections_refused_total").increment(1);
+        return Err(Box::new(limits::TOO_MANY_CONNECTIONS));
+    };
+    let session = Session::new(ip, slot, &app.settings.limits);
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     socket.on_fallback(Enqueue(tx.clone()));
     socket.on_disconnect(move || {
@@ -60,7 +92,20 @@ fn on_connect(socket: SocketRef, app: Arc<App>) {
             let _ = tx.send(Incoming::Disconnected).await;
         }
     });
-    tokio::spawn(event_loop(socket, app, rx));
+    tokio::spawn(event_loop(socket, app, session, rx));
+    Ok(())
+}
+
+/// The client's address: the TCP peer, or X-Forwarded-For behind a trusted proxy.
+fn peer_ip(socket: &SocketRef, app: &App) -> IpAddr {
+    let parts = socket.req_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let forwarded = parts.headers.get("x-forwarded-for").and_then(|h| h.to_str().ok());
+    limits::client_ip(peer, forwarded, &app.settings.limits.trusted_proxies)
 }
 
 /// The socket's only message handler. socketioxide calls it synchronously, in
@@ -89,12 +134,23 @@ impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
     }
 }
 
-async fn event_loop(socket: SocketRef, app: Arc<App>, mut rx: mpsc::Receiver<Incoming>) {
-    let mut session = Session::default();
+async fn event_loop(socket: SocketRef, app: Arc<App>, mut session: Session, mut rx: mpsc::Receiver<Incoming>) {
     while let Some(incoming) = rx.recv().await {
         let Incoming::Event(name, data) = incoming else {
             break;
         };
+        match session.admit(&app.settings.limits) {
+            Admission::Run => {}
+            Admission::Refused => {
+                Rejection::alert(limits::RATE_LIMITED).send_to(&socket);
+                continue;
+            }
+            Admission::Disconnect => {
+                tracing::info!(sid = %socket.id, ip = %session.ip, "disconnected: kept flooding past the event rate");
+                let _ = socket.clone().disconnect();
+                continue;
+            }
+        }
         tracing::trace!(sid = %socket.id, event = %name, payload = ?data, "event");
         let mut ctx = Ctx {
             app: &app,
@@ -113,8 +169,7 @@ async fn event_loop(socket: SocketRef, app: Arc<App>, mut rx: mpsc::Receiver<Inc
                 }
             }
         };
-        metrics::counter!("wrw_events_total", "event" => metric_name(&name), "outcome" => outcome)
-            .increment(1);
+        metrics::counter!("wrw_events_total", "event" => metric_name(&name), "outcome" => outcome).increment(1);
     }
     tracing::debug!(sid = %socket.id, "event loop ended");
     presence::disconnected(&app, socket.id, session);
@@ -127,9 +182,7 @@ fn metric_name(name: &str) -> &'static str {
         "iceservers" => "iceservers",
         "create" => "create",
         "attend" => "attend",
-        other => Guarded::from_name(other)
-            .map(Guarded::name)
-            .unwrap_or("unknown"),
+        other => Guarded::from_name(other).map(Guarded::name).unwrap_or("unknown"),
     }
 }
 
@@ -234,14 +287,12 @@ impl Ctx<'_> {
             "attend" => workspace::attend(self, data).await,
             other => match Guarded::from_name(other) {
                 Some(event) => {
-                    let member =
-                        guard::admit(self.app, self.socket, self.session, event.rule(), data)
-                            .await?;
+                    let member = guard::admit(self.app, self.socket, self.session, event.rule(), data).await?;
                     self.handle_guarded(event, member).await
                 }
                 None => {
-                    tracing::debug!(sid = %self.socket.id, event = %other, "unknown event ignored");
-                    Ok(())
+                    let shown: String = other.chars().take(40).collect();
+                    Err(Rejection::Alert(format!("Unknown event {shown:?}.").into()))
                 }
             },
         }
@@ -285,12 +336,7 @@ impl Ctx<'_> {
     }
 
     /// To every socket in the workspace's room, the sender included.
-    async fn to_room_and_sender<T: ?Sized + Serialize>(
-        &self,
-        workspace: &WorkspaceId,
-        event: &str,
-        data: &T,
-    ) {
+    async fn to_room_and_sender<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
         let sent = self
             .socket
             .within(presence::workspace_room(workspace))
@@ -302,12 +348,7 @@ impl Ctx<'_> {
     }
 
     /// To the sockets of one attendee.
-    async fn to_attendee<T: ?Sized + Serialize>(
-        &self,
-        attendee: &AttendeeId,
-        event: &str,
-        data: &T,
-    ) {
+    async fn to_attendee<T: ?Sized + Serialize>(&self, attendee: &AttendeeId, event: &str, data: &T) {
         let sent = self
             .socket
             .within(presence::attendee_room(attendee))
@@ -320,16 +361,8 @@ impl Ctx<'_> {
 
     /// Makes every socket of `attendee` leave the workspace's rooms.
     async fn unbind(&mut self, workspace: &WorkspaceId, attendee: &AttendeeId) {
-        let rooms = vec![
-            presence::workspace_room(workspace),
-            presence::attendee_room(attendee),
-        ];
-        if let Err(e) = self
-            .socket
-            .within(presence::attendee_room(attendee))
-            .leave(rooms)
-            .await
-        {
+        let rooms = vec![presence::workspace_room(workspace), presence::attendee_room(attendee)];
+        if let Err(e) = self.socket.within(presence::attendee_room(attendee)).leave(rooms).await {
             tracing::warn!(error = %e, "could not remove sockets from rooms");
         }
         self.session.forget(workspace, attendee);

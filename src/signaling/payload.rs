@@ -35,10 +35,7 @@ pub fn nested_id<T>(
 }
 
 /// The sub-object `payload[field]`: absent or null is `None`, another type an alert.
-pub fn optional_object<'a>(
-    payload: &'a Payload,
-    field: &str,
-) -> Result<Option<&'a Payload>, Rejection> {
+pub fn optional_object<'a>(payload: &'a Payload, field: &str) -> Result<Option<&'a Payload>, Rejection> {
     match payload.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(o)) => Ok(Some(o)),
@@ -48,15 +45,16 @@ pub fn optional_object<'a>(
     }
 }
 
-/// A display string (`workspace.name` …): absent, null or empty gives `default`.
-pub fn text_or(
-    object: Option<&Payload>,
-    path: (&str, &str),
-    default: &str,
-) -> Result<String, Rejection> {
+/// A display string (`workspace.name` …): absent, null or empty gives
+/// `default`; longer than `max` characters is refused, never truncated.
+pub fn text_or(object: Option<&Payload>, path: (&str, &str), default: &str, max: usize) -> Result<String, Rejection> {
     match object.and_then(|o| o.get(path.1)) {
         None | Some(Value::Null) => Ok(default.to_string()),
         Some(Value::String(s)) if s.is_empty() => Ok(default.to_string()),
+        Some(Value::String(s)) if s.chars().count() > max => Err(Rejection::Alert(Cow::Owned(format!(
+            "Invalid request: {}.{} is too long (at most {max} characters).",
+            path.0, path.1
+        )))),
         Some(Value::String(s)) => Ok(s.clone()),
         Some(_) => Err(must_be_string(path)),
     }

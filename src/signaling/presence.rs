@@ -8,6 +8,7 @@
 //! socket) is bound before its event is handled (PROTOCOL.md §6).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,8 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 
 use crate::app::App;
+use crate::limits::{ConnectionSlot, TokenBucket};
+use crate::settings::LimitSettings;
 
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::tokens::AccessClaims;
@@ -28,22 +31,56 @@ pub fn attendee_room(id: &AttendeeId) -> String {
 }
 
 /// Per-socket bookkeeping, owned by the socket's event loop (no locking).
-#[derive(Default)]
 pub struct Session {
+    /// The client's address, as the limits count it.
+    pub ip: IpAddr,
     bindings: Vec<(WorkspaceId, AttendeeId)>,
     /// The last access token that verified on this socket: the library sends
     /// the same one with every event, so the signature is checked once.
     last_token: Option<(String, AccessClaims)>,
+    events: TokenBucket,
+    refused: usize,
+    /// Holds the address's connection slot for as long as the socket lives.
+    _slot: ConnectionSlot,
+}
+
+/// Whether the socket's next event may run.
+pub enum Admission {
+    Run,
+    /// Over the rate: answered with an alert, not handled.
+    Refused,
+    /// Refused too often: the socket is disconnected.
+    Disconnect,
 }
 
 impl Session {
+    pub fn new(ip: IpAddr, slot: ConnectionSlot, limits: &LimitSettings) -> Session {
+        Session {
+            ip,
+            bindings: Vec::new(),
+            last_token: None,
+            events: TokenBucket::new(limits.events_per_second, limits.event_burst),
+            refused: 0,
+            _slot: slot,
+        }
+    }
+
+    /// Spends one token of the socket's event rate.
+    pub fn admit(&mut self, limits: &LimitSettings) -> Admission {
+        if self.events.take() {
+            return Admission::Run;
+        }
+        self.refused += 1;
+        if self.refused > limits.max_refused_events {
+            Admission::Disconnect
+        } else {
+            Admission::Refused
+        }
+    }
+
     /// Joins the socket to the attendee's rooms unless it already is.
     pub fn bind(&mut self, socket: &SocketRef, workspace: &WorkspaceId, attendee: &AttendeeId) {
-        if self
-            .bindings
-            .iter()
-            .any(|(w, a)| w == workspace && a == attendee)
-        {
+        if self.bindings.iter().any(|(w, a)| w == workspace && a == attendee) {
             return;
         }
         socket.join([workspace_room(workspace), attendee_room(attendee)]);
@@ -51,11 +88,7 @@ impl Session {
     }
 
     /// The claims of `token`, verifying it only if it is not the one already verified here.
-    pub fn verified(
-        &mut self,
-        token: &str,
-        verify: impl FnOnce(&str) -> Option<AccessClaims>,
-    ) -> Option<AccessClaims> {
+    pub fn verified(&mut self, token: &str, verify: impl FnOnce(&str) -> Option<AccessClaims>) -> Option<AccessClaims> {
         if let Some((known, claims)) = &self.last_token {
             if known == token {
                 return Some(claims.clone());
@@ -68,8 +101,7 @@ impl Session {
 
     /// Forgets a binding whose rooms the socket has been made to leave.
     pub fn forget(&mut self, workspace: &WorkspaceId, attendee: &AttendeeId) {
-        self.bindings
-            .retain(|(w, a)| !(w == workspace && a == attendee));
+        self.bindings.retain(|(w, a)| !(w == workspace && a == attendee));
     }
 }
 
@@ -93,12 +125,7 @@ pub fn disconnected(app: &Arc<App>, sid: Sid, session: Session) {
             match app.store.lapse_attendee(&workspace, &attendee).await {
                 Ok(Some(gone)) => {
                     tracing::info!(%workspace, %attendee, "attendee lapsed after its grace period");
-                    if let Err(e) = app
-                        .io
-                        .to(workspace_room(&workspace))
-                        .emit("leave", &gone)
-                        .await
-                    {
+                    if let Err(e) = app.io.to(workspace_room(&workspace)).emit("leave", &gone).await {
                         tracing::warn!(error = %e, "could not announce a lapsed attendee");
                     }
                 }

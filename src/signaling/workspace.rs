@@ -10,6 +10,7 @@ use super::alerts::{self, Rejection};
 use super::guard::Member;
 use super::payload::{self, Payload};
 use super::Ctx;
+use crate::limits;
 use crate::model::{now_millis, Attendee, AttendeeId, Workspace, WorkspaceId, WorkspaceView};
 
 #[derive(Serialize)]
@@ -39,8 +40,18 @@ fn new_attendee(ctx: &Ctx<'_>, payload: &Payload) -> Result<Attendee, Rejection>
     let profile = payload::optional_object(payload, "attendee")?;
     Ok(Attendee {
         id: AttendeeId::generate(s.workspace_id_len),
-        name: payload::text_or(profile, ("attendee", "name"), &s.anonymous_attendee)?,
-        avatar: payload::text_or(profile, ("attendee", "avatar"), &s.default_attendee_avatar)?,
+        name: payload::text_or(
+            profile,
+            ("attendee", "name"),
+            &s.anonymous_attendee,
+            s.limits.max_name_length,
+        )?,
+        avatar: payload::text_or(
+            profile,
+            ("attendee", "avatar"),
+            &s.default_attendee_avatar,
+            s.limits.max_avatar_length,
+        )?,
     })
 }
 
@@ -48,10 +59,27 @@ pub async fn create(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<()
     let payload = payload::object(data)?;
     let s = &ctx.app.settings;
     let spec = payload::optional_object(&payload, "workspace")?;
-    let name = payload::text_or(spec, ("workspace", "name"), &s.untitled_workspace)?;
-    let avatar = payload::text_or(spec, ("workspace", "avatar"), &s.default_workspace_avatar)?;
+    let name = payload::text_or(
+        spec,
+        ("workspace", "name"),
+        &s.untitled_workspace,
+        s.limits.max_name_length,
+    )?;
+    let avatar = payload::text_or(
+        spec,
+        ("workspace", "avatar"),
+        &s.default_workspace_avatar,
+        s.limits.max_avatar_length,
+    )?;
     let pin = payload::pin(spec)?;
     let owner = new_attendee(ctx, &payload)?;
+    let app = ctx.app;
+    if app.store.workspace_count().await? >= s.limits.max_live_workspaces {
+        return Err(Rejection::alert(limits::LIVE_LIMIT));
+    }
+    if !app.limits.create_allowed(ctx.session.ip) {
+        return Err(Rejection::alert(limits::CREATE_LIMIT));
+    }
 
     let id = WorkspaceId::generate(s.workspace_id_len);
     let tokens = &ctx.app.tokens;
@@ -97,16 +125,18 @@ pub async fn attend(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<()
         .verify_workspace_token(token)
         .map_err(|_| Rejection::alert(alerts::WRONG_PIN))?;
     let stored = app.store.get(&id).await?.ok_or(Rejection::Destroyed)?;
+    let ip = ctx.session.ip;
+    if !app.limits.pin_attempt_allowed(ip, &id) {
+        return Err(Rejection::alert(limits::PIN_LOCKED));
+    }
     if !app.tokens.pin_matches(&id, &pin, &stored.pin_check) {
+        app.limits.pin_failed(ip, &id);
+        tracing::info!(workspace = %id, %ip, "wrong PIN");
         return Err(Rejection::alert(alerts::WRONG_PIN));
     }
     let workspace = app
         .store
-        .add_attendee(
-            &id,
-            attendee.clone(),
-            app.settings.max_capacity_of_workspace,
-        )
+        .add_attendee(&id, attendee.clone(), app.settings.max_capacity_of_workspace)
         .await?;
     ctx.session.bind(ctx.socket, &id, &attendee.id);
     let access_token = app.tokens.access_token(&id, &attendee.id, false);
@@ -127,12 +157,7 @@ pub async fn attend(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<()
 }
 
 pub async fn re_attend(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
-    let workspace = ctx
-        .app
-        .store
-        .get(&m.workspace)
-        .await?
-        .ok_or(Rejection::Destroyed)?;
+    let workspace = ctx.app.store.get(&m.workspace).await?.ok_or(Rejection::Destroyed)?;
     let attendee = workspace
         .attendees
         .get(&m.attendee)
@@ -153,12 +178,7 @@ pub async fn re_attend(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
 }
 
 pub async fn attendees(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
-    let workspace = ctx
-        .app
-        .store
-        .get(&m.workspace)
-        .await?
-        .ok_or(Rejection::Destroyed)?;
+    let workspace = ctx.app.store.get(&m.workspace).await?.ok_or(Rejection::Destroyed)?;
     ctx.reply("attendees", &json!({ "attendees": workspace.attendees }));
     Ok(())
 }
@@ -187,12 +207,8 @@ pub async fn kick(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
     let Some(kicked) = ctx.app.store.remove_attendee(&m.workspace, &target).await? else {
         return Err(Rejection::alert(alerts::TARGET_NOT_MEMBER));
     };
-    ctx.to_room_and_sender(
-        &m.workspace,
-        "kicked",
-        &json!({ "id": kicked.id, "name": kicked.name }),
-    )
-    .await;
+    ctx.to_room_and_sender(&m.workspace, "kicked", &json!({ "id": kicked.id, "name": kicked.name }))
+        .await;
     ctx.unbind(&m.workspace, &target).await;
     tracing::info!(workspace = %m.workspace, attendee = %target, "attendee kicked");
     Ok(())
@@ -202,8 +218,7 @@ pub async fn destroy(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
     let Some(workspace) = ctx.app.store.destroy(&m.workspace).await? else {
         return Err(Rejection::Destroyed);
     };
-    ctx.to_room_and_sender(&m.workspace, "destroyed", &json!({}))
-        .await;
+    ctx.to_room_and_sender(&m.workspace, "destroyed", &json!({})).await;
     for attendee in workspace.attendees.keys() {
         ctx.unbind(&m.workspace, attendee).await;
     }

@@ -64,11 +64,10 @@ impl FileStore {
         let shown = path.display().to_string();
         let workspaces = match std::fs::read(path) {
             Ok(bytes) => {
-                let snapshot: Snapshot =
-                    serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt {
-                        path: shown.clone(),
-                        problem: e.to_string(),
-                    })?;
+                let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt {
+                    path: shown.clone(),
+                    problem: e.to_string(),
+                })?;
                 if snapshot.format != FORMAT {
                     return Err(LoadError::Corrupt {
                         path: shown,
@@ -78,12 +77,7 @@ impl FileStore {
                 snapshot.workspaces
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => {
-                return Err(LoadError::Read {
-                    path: shown,
-                    source,
-                })
-            }
+            Err(source) => return Err(LoadError::Read { path: shown, source }),
         };
         tracing::info!(file = %path.display(), workspaces = workspaces.len(), "storage file loaded");
         let (written, _) = watch::channel(Ok(0));
@@ -204,11 +198,7 @@ impl Store for FileStore {
         self.shared.memory.get(id).await
     }
 
-    async fn membership(
-        &self,
-        id: &WorkspaceId,
-        attendee: &AttendeeId,
-    ) -> Result<Membership, StoreError> {
+    async fn membership(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Membership, StoreError> {
         self.shared.memory.membership(id, attendee).await
     }
 
@@ -218,20 +208,12 @@ impl Store for FileStore {
         attendee: Attendee,
         capacity: usize,
     ) -> Result<Workspace, StoreError> {
-        let w = self
-            .shared
-            .memory
-            .add_attendee(id, attendee, capacity)
-            .await?;
+        let w = self.shared.memory.add_attendee(id, attendee, capacity).await?;
         self.changed().await?;
         Ok(w)
     }
 
-    async fn remove_attendee(
-        &self,
-        id: &WorkspaceId,
-        attendee: &AttendeeId,
-    ) -> Result<Option<Attendee>, StoreError> {
+    async fn remove_attendee(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Option<Attendee>, StoreError> {
         let gone = self.shared.memory.remove_attendee(id, attendee).await?;
         self.changed().await?;
         Ok(gone)
@@ -250,11 +232,7 @@ impl Store for FileStore {
         Ok(gone)
     }
 
-    async fn lapse_attendee(
-        &self,
-        id: &WorkspaceId,
-        attendee: &AttendeeId,
-    ) -> Result<Option<Attendee>, StoreError> {
+    async fn lapse_attendee(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Option<Attendee>, StoreError> {
         let gone = self.shared.memory.lapse_attendee(id, attendee).await?;
         self.changed().await?;
         Ok(gone)
@@ -266,17 +244,17 @@ impl Store for FileStore {
         attendee: &AttendeeId,
         capacity: usize,
     ) -> Result<Option<Workspace>, StoreError> {
-        let back = self
-            .shared
-            .memory
-            .restore_attendee(id, attendee, capacity)
-            .await?;
+        let back = self.shared.memory.restore_attendee(id, attendee, capacity).await?;
         self.changed().await?;
         Ok(back)
     }
 
     async fn ids(&self) -> Result<Vec<WorkspaceId>, StoreError> {
         self.shared.memory.ids().await
+    }
+
+    async fn workspace_count(&self) -> Result<usize, StoreError> {
+        self.shared.memory.workspace_count().await
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -344,9 +322,7 @@ mod tests {
         for _ in 0..200 {
             store.create(workspace()).await.unwrap();
         }
-        rx.wait_for(|w| matches!(w, Ok(g) if *g >= 200))
-            .await
-            .unwrap();
+        rx.wait_for(|w| matches!(w, Ok(g) if *g >= 200)).await.unwrap();
         let reopened = FileStore::open(&path, Duration::ZERO).unwrap();
         assert_eq!(reopened.stats().await.unwrap().workspaces, 200);
     }
@@ -355,11 +331,7 @@ mod tests {
     fn a_corrupt_file_is_refused_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.json");
-        std::fs::write(
-            &path,
-            b"{\"format\":\"webrtc-workspaces-server/1\",\"workspaces\":[",
-        )
-        .unwrap();
+        std::fs::write(&path, b"{\"format\":\"webrtc-workspaces-server/1\",\"workspaces\":[").unwrap();
         let err = FileStore::open(&path, Duration::ZERO)
             .err()
             .expect("corrupt file refused");

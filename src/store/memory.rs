@@ -50,11 +50,7 @@ impl Store for MemoryStore {
         Ok(self.workspaces.get(id).map(|w| w.clone()))
     }
 
-    async fn membership(
-        &self,
-        id: &WorkspaceId,
-        attendee: &AttendeeId,
-    ) -> Result<Membership, StoreError> {
+    async fn membership(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Membership, StoreError> {
         Ok(match self.workspaces.get(id) {
             None => Membership::NoWorkspace,
             Some(w) if w.attendees.contains_key(attendee) => Membership::Member {
@@ -78,21 +74,13 @@ impl Store for MemoryStore {
         Ok(w.clone())
     }
 
-    async fn remove_attendee(
-        &self,
-        id: &WorkspaceId,
-        attendee: &AttendeeId,
-    ) -> Result<Option<Attendee>, StoreError> {
+    async fn remove_attendee(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Option<Attendee>, StoreError> {
         let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
         w.lapsed.remove(attendee);
         Ok(w.attendees.remove(attendee))
     }
 
-    async fn lapse_attendee(
-        &self,
-        id: &WorkspaceId,
-        attendee: &AttendeeId,
-    ) -> Result<Option<Attendee>, StoreError> {
+    async fn lapse_attendee(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Option<Attendee>, StoreError> {
         let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
         if &w.owner == attendee {
             return Ok(None);
@@ -134,6 +122,10 @@ impl Store for MemoryStore {
 
     async fn destroy(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
         Ok(self.workspaces.remove(id).map(|(_, w)| w))
+    }
+
+    async fn workspace_count(&self) -> Result<usize, StoreError> {
+        Ok(self.workspaces.len())
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -217,31 +209,16 @@ mod tests {
             store.membership(&id, &guest.id).await,
             Ok(Membership::Member { owner: false })
         );
-        assert_eq!(
-            store.remove_attendee(&id, &guest.id).await,
-            Ok(Some(guest.clone()))
-        );
-        assert_eq!(
-            store.membership(&id, &guest.id).await,
-            Ok(Membership::NotMember)
-        );
+        assert_eq!(store.remove_attendee(&id, &guest.id).await, Ok(Some(guest.clone())));
+        assert_eq!(store.membership(&id, &guest.id).await, Ok(Membership::NotMember));
         assert_eq!(store.remove_attendee(&id, &guest.id).await, Ok(None));
-        store
-            .set_call(&id, serde_json::json!({"id": "c"}))
-            .await
-            .unwrap();
+        store.set_call(&id, serde_json::json!({"id": "c"})).await.unwrap();
         assert_eq!(
             store.get(&id).await.unwrap().unwrap().call,
             serde_json::json!({"id": "c"})
         );
         assert!(store.destroy(&id).await.unwrap().is_some());
-        assert_eq!(
-            store.membership(&id, &owner.id).await,
-            Ok(Membership::NoWorkspace)
-        );
-        assert_eq!(
-            store.add_attendee(&id, guest, 4).await,
-            Err(StoreError::NotFound)
-        );
+        assert_eq!(store.membership(&id, &owner.id).await, Ok(Membership::NoWorkspace));
+        assert_eq!(store.add_attendee(&id, guest, 4).await, Err(StoreError::NotFound));
     }
 }

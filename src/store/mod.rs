@@ -43,11 +43,7 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError>;
 
     /// The cheap check the guard runs on every event.
-    async fn membership(
-        &self,
-        id: &WorkspaceId,
-        attendee: &AttendeeId,
-    ) -> Result<Membership, StoreError>;
+    async fn membership(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Membership, StoreError>;
 
     /// Adds the attendee if fewer than `capacity` are present; returns the workspace after.
     async fn add_attendee(
@@ -58,11 +54,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Workspace, StoreError>;
 
     /// Removes the attendee; `Ok(None)` when it was not a member.
-    async fn remove_attendee(
-        &self,
-        id: &WorkspaceId,
-        attendee: &AttendeeId,
-    ) -> Result<Option<Attendee>, StoreError>;
+    async fn remove_attendee(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Option<Attendee>, StoreError>;
 
     /// Sets the workspace's stored call (`Value::Null` clears it).
     async fn set_call(&self, id: &WorkspaceId, call: serde_json::Value) -> Result<(), StoreError>;
@@ -71,11 +63,7 @@ pub trait Store: Send + Sync + 'static {
     async fn destroy(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError>;
 
     /// Moves a non-owner attendee whose grace period ran out to `lapsed`.
-    async fn lapse_attendee(
-        &self,
-        id: &WorkspaceId,
-        attendee: &AttendeeId,
-    ) -> Result<Option<Attendee>, StoreError>;
+    async fn lapse_attendee(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Option<Attendee>, StoreError>;
 
     /// Brings a lapsed attendee back if there is room; `Ok(None)` when it had not lapsed.
     async fn restore_attendee(
@@ -89,6 +77,11 @@ pub trait Store: Send + Sync + 'static {
     async fn ids(&self) -> Result<Vec<WorkspaceId>, StoreError>;
 
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// How many workspaces exist (checked on every create, so kept cheap).
+    async fn workspace_count(&self) -> Result<usize, StoreError> {
+        Ok(self.stats().await?.workspaces)
+    }
 
     /// Makes every acknowledged change durable (before shutdown).
     async fn flush(&self) -> Result<(), StoreError> {
