@@ -1,0 +1,1569 @@
+//! Load generator for the signaling server (issue #6, "Speed, measured").
+//!
+//! Speaks Engine.IO 3 or 4 + Socket.IO over WebSocket directly, with
+//! hand-written framing, so that it costs as little as possible per message:
+//! every hot frame is pre-serialized (only `[sender,seq,timestamp]` is
+//! spliced in), every connection has one reader and one writer task, writes
+//! are batched, and received frames are scanned, not parsed.
+//!
+//! Modes (`--mode`):
+//! - `relay`: W workspaces × K attendees; attendee i sends `negotiation`
+//!   (≈3.5 KB SDP) or `icecandidate` (≈600 B) to attendee i+1 of its
+//!   workspace, closed loop with D messages in flight per sender.
+//! - `relay-open`: the same at a fixed offered rate (`--rate` msgs/s in all),
+//!   latency measured from the intended send time.
+//! - `auth`: token-checked `mic-toggle` room broadcasts (a delivery per
+//!   receiver), then `ring` → `answer` round trips.
+//! - `join`: new connections doing create + attend, per second.
+//! - `idle`: C sockets (a part of them joined) held for two ping intervals;
+//!   server RSS per connection and whether every socket stayed up.
+//!
+//! Every loop is bounded in time (and the idle/join ones in count); only
+//! loopback targets are accepted. Output: a human summary, then one JSON line.
+//!
+//! The test suite includes this file as a module (`tests/loadgen_smoke.rs`),
+//! so `run` is the entry point and `main` only parses arguments.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+// ---------------------------------------------------------------- options
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Relay,
+    RelayOpen,
+    Auth,
+    Join,
+    Idle,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Relay => "relay",
+            Mode::RelayOpen => "relay-open",
+            Mode::Auth => "auth",
+            Mode::Join => "join",
+            Mode::Idle => "idle",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msg {
+    Negotiation,
+    IceCandidate,
+}
+
+#[derive(Clone, Debug)]
+pub struct Opts {
+    /// Server address; must be a loopback address.
+    pub addr: SocketAddr,
+    pub mode: Mode,
+    /// Engine.IO protocol: 3 or 4.
+    pub eio: u8,
+    pub workspaces: usize,
+    pub attendees: usize,
+    pub msg: Msg,
+    /// Messages in flight per sender (closed loop).
+    pub depth: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Offered rate for `relay-open`, msgs/s over all senders.
+    pub rate: f64,
+    /// Sockets for `idle`.
+    pub conns: usize,
+    /// Fraction of the idle sockets that create/attend a workspace.
+    pub joined: f64,
+    /// How long `idle` holds its sockets (default: two ping intervals + 2 s).
+    pub hold: Option<Duration>,
+    /// Server process, for RSS and CPU figures.
+    pub server_pid: Option<u32>,
+    /// Source addresses 127.0.0.1..=127.0.0.N to spread connections over (0: auto).
+    pub src_addrs: usize,
+    /// Connections set up concurrently (and join workers).
+    pub concurrency: usize,
+    /// Upper bound on joins in `join` mode.
+    pub max_joins: u64,
+    /// Free-form label copied into the JSON line (e.g. "ours", "floor").
+    pub label: String,
+    /// Tokio worker threads (0: as many as the CPU affinity allows).
+    pub threads: usize,
+}
+
+impl Default for Opts {
+    fn default() -> Opts {
+        Opts {
+            addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            mode: Mode::Relay,
+            eio: 4,
+            workspaces: 250,
+            attendees: 4,
+            msg: Msg::Negotiation,
+            depth: 4,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(5),
+            rate: 10_000.0,
+            conns: 1000,
+            joined: 0.5,
+            hold: None,
+            server_pid: None,
+            src_addrs: 0,
+            concurrency: 64,
+            max_joins: 1_000_000,
+            label: String::new(),
+            threads: 0,
+        }
+    }
+}
+
+pub const USAGE: &str =
+    "usage: loadgen --addr 127.0.0.1:PORT --mode relay|relay-open|auth|join|idle \
+[--eio 3|4] [--workspaces W] [--attendees K] [--msg negotiation|icecandidate] [--depth D] \
+[--warmup S] [--duration S] [--rate MSGS_PER_S] [--conns C] [--joined FRACTION] [--hold S] \
+[--server-pid PID] [--src-addrs N] [--concurrency N] [--max-joins N] [--label TEXT] [--threads N]";
+
+fn secs(v: &str) -> Result<Duration> {
+    let s: f64 = v
+        .parse()
+        .with_context(|| format!("not a number of seconds: {v}"))?;
+    if !(0.0..=3600.0).contains(&s) {
+        bail!("seconds out of range: {v}");
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+/// Parses `--key value` / `--key=value` arguments (without the program name).
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Opts> {
+    let mut o = Opts::default();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (key, inline) = match arg.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        if key == "--help" || key == "-h" {
+            bail!("{USAGE}");
+        }
+        let v = match inline {
+            Some(v) => v,
+            None => it.next().ok_or_else(|| anyhow!("{key} needs a value"))?,
+        };
+        let num = |v: &str| -> Result<usize> {
+            v.parse::<usize>()
+                .with_context(|| format!("{key}: not a count: {v}"))
+        };
+        match key.as_str() {
+            "--addr" => o.addr = v.parse().with_context(|| format!("--addr: {v}"))?,
+            "--mode" => {
+                o.mode = match v.as_str() {
+                    "relay" => Mode::Relay,
+                    "relay-open" => Mode::RelayOpen,
+                    "auth" => Mode::Auth,
+                    "join" => Mode::Join,
+                    "idle" => Mode::Idle,
+                    _ => bail!("--mode: unknown mode {v}"),
+                }
+            }
+            "--eio" => {
+                o.eio = match v.as_str() {
+                    "3" => 3,
+                    "4" => 4,
+                    _ => bail!("--eio must be 3 or 4"),
+                }
+            }
+            "--workspaces" => o.workspaces = num(&v)?,
+            "--attendees" => o.attendees = num(&v)?,
+            "--msg" => {
+                o.msg = match v.as_str() {
+                    "negotiation" => Msg::Negotiation,
+                    "icecandidate" => Msg::IceCandidate,
+                    _ => bail!("--msg must be negotiation or icecandidate"),
+                }
+            }
+            "--depth" => o.depth = num(&v)?,
+            "--warmup" => o.warmup = secs(&v)?,
+            "--duration" => o.duration = secs(&v)?,
+            "--rate" => o.rate = v.parse().with_context(|| format!("--rate: {v}"))?,
+            "--conns" => o.conns = num(&v)?,
+            "--joined" => o.joined = v.parse().with_context(|| format!("--joined: {v}"))?,
+            "--hold" => o.hold = Some(secs(&v)?),
+            "--server-pid" => o.server_pid = Some(num(&v)? as u32),
+            "--src-addrs" => o.src_addrs = num(&v)?,
+            "--concurrency" => o.concurrency = num(&v)?,
+            "--max-joins" => o.max_joins = num(&v)? as u64,
+            "--label" => o.label = v,
+            "--threads" => o.threads = num(&v)?,
+            _ => bail!("unknown option {key}\n{USAGE}"),
+        }
+    }
+    o.validate()?;
+    Ok(o)
+}
+
+impl Opts {
+    pub fn validate(&self) -> Result<()> {
+        if !self.addr.ip().is_loopback() {
+            bail!("only loopback targets are allowed, not {}", self.addr);
+        }
+        if self.attendees < 2 || self.attendees > 64 {
+            bail!("--attendees must be 2..=64");
+        }
+        if self.workspaces == 0 || self.workspaces > 100_000 {
+            bail!("--workspaces must be 1..=100000");
+        }
+        if self.depth == 0 || self.depth > 1024 {
+            bail!("--depth must be 1..=1024");
+        }
+        if self.conns == 0 || self.conns > 200_000 {
+            bail!("--conns must be 1..=200000");
+        }
+        if !(0.0..=1.0).contains(&self.joined) {
+            bail!("--joined must be between 0 and 1");
+        }
+        if !(self.rate > 0.0 && self.rate <= 10_000_000.0) {
+            bail!("--rate must be positive");
+        }
+        if self.concurrency == 0 || self.concurrency > 4096 {
+            bail!("--concurrency must be 1..=4096");
+        }
+        if self.src_addrs > 250 {
+            bail!("--src-addrs must be at most 250");
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- clocks, /proc
+
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// Microseconds since the process-wide base instant (senders and receivers
+/// are in this process, so one clock serves both ends).
+fn now_us() -> u64 {
+    base().elapsed().as_micros() as u64
+}
+
+/// utime + stime of a process, in clock ticks (USER_HZ = 100 on Linux).
+fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Resident set size of a process, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU use of the load generator and the server over a window.
+struct CpuWindow {
+    t: Instant,
+    me: Option<u64>,
+    server: Option<u64>,
+    pid: Option<u32>,
+}
+
+impl CpuWindow {
+    fn start(pid: Option<u32>) -> CpuWindow {
+        CpuWindow {
+            t: Instant::now(),
+            me: cpu_ticks(None),
+            server: pid.and_then(|p| cpu_ticks(Some(p))),
+            pid,
+        }
+    }
+
+    /// (load generator %, server %) of one core.
+    fn finish(&self) -> (Option<f64>, Option<f64>) {
+        let secs = self.t.elapsed().as_secs_f64().max(1e-6);
+        let pct = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some((b.saturating_sub(a)) as f64 / 100.0 / secs * 100.0),
+            _ => None,
+        };
+        (
+            pct(self.me, cpu_ticks(None)),
+            pct(self.server, self.pid.and_then(|p| cpu_ticks(Some(p)))),
+        )
+    }
+}
+
+// ---------------------------------------------------------------- histogram
+
+/// Log-linear latency histogram in microseconds (128 sub-buckets per power
+/// of two: better than 1 % resolution).
+#[derive(Clone)]
+pub struct Hist {
+    buckets: Vec<u64>,
+    count: u64,
+    max: u64,
+}
+
+impl Default for Hist {
+    fn default() -> Hist {
+        Hist {
+            buckets: vec![0; 58 * 128],
+            count: 0,
+            max: 0,
+        }
+    }
+}
+
+impl Hist {
+    fn index(v: u64) -> usize {
+        if v < 128 {
+            v as usize
+        } else {
+            let e = 63 - v.leading_zeros() as u64;
+            let sub = (v >> (e - 7)) & 127;
+            ((e - 6) * 128 + sub) as usize
+        }
+    }
+
+    fn value(i: usize) -> u64 {
+        if i < 128 {
+            i as u64
+        } else {
+            let e = (i / 128) as u64 + 6;
+            let sub = (i % 128) as u64;
+            // Upper edge of the bucket, so quantiles never flatter.
+            ((128 + sub + 1) << (e - 7)) - 1
+        }
+    }
+
+    pub fn record(&mut self, v: u64) {
+        self.buckets[Self::index(v)] += 1;
+        self.count += 1;
+        self.max = self.max.max(v);
+    }
+
+    pub fn merge(&mut self, o: &Hist) {
+        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+            *a += b;
+        }
+        self.count += o.count;
+        self.max = self.max.max(o.max);
+    }
+
+    /// The q-quantile in microseconds (0 when empty).
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.count == 0 {
+            return 0;
+        }
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Self::value(i).min(self.max);
+            }
+        }
+        self.max
+    }
+
+    fn json(&self) -> Value {
+        let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
+        json!({
+            "samples": self.count,
+            "p50_ms": ms(self.quantile(0.50)),
+            "p99_ms": ms(self.quantile(0.99)),
+            "p999_ms": ms(self.quantile(0.999)),
+            "max_ms": ms(self.max),
+        })
+    }
+}
+
+// ---------------------------------------------------------------- payloads
+
+const LG_PLACEHOLDER: &str = "\"@@LG@@\"";
+/// The key that carries `[sender, seq, send time µs]` through the server.
+/// Starts with a digit so that it sorts first in a re-serialized object.
+const LG_KEY: &str = "\"0lg\":[";
+
+/// A pre-serialized frame with a hole for `sender,seq,ts`.
+#[derive(Clone)]
+struct Tpl {
+    pre: String,
+    post: String,
+}
+
+impl Tpl {
+    /// `payload` must contain the string "@@LG@@" once (as a `0lg` value).
+    fn new(event: &str, payload: &Value) -> Tpl {
+        let text = format!(
+            "42{}",
+            serde_json::to_string(&json!([event, payload])).expect("serializable")
+        );
+        let (pre, post) = text
+            .split_once(LG_PLACEHOLDER)
+            .expect("template without placeholder");
+        Tpl {
+            pre: format!("{pre}["),
+            post: format!("]{post}"),
+        }
+    }
+
+    fn build(&self, sender: usize, seq: u64, ts: u64) -> String {
+        let mut s = String::with_capacity(self.pre.len() + self.post.len() + 40);
+        s.push_str(&self.pre);
+        let _ = write!(s, "{sender},{seq},{ts}");
+        s.push_str(&self.post);
+        s
+    }
+
+    fn build_raw(&self, raw: &str) -> String {
+        let mut s = String::with_capacity(self.pre.len() + self.post.len() + raw.len());
+        s.push_str(&self.pre);
+        s.push_str(raw);
+        s.push_str(&self.post);
+        s
+    }
+
+    fn len(&self) -> usize {
+        self.pre.len() + self.post.len() + 20
+    }
+}
+
+/// A plausible ≈3.5 KB SDP offer (audio + video, ICE, DTLS).
+fn sdp(target: usize) -> String {
+    let mut s = String::from(
+        "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0 1\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS stream\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r\nc=IN IP4 0.0.0.0\r\n\
+a=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:Pm3d\r\na=ice-pwd:H2kq0YlKx8b1n4Zr5c7VtJ0d\r\n\
+a=ice-options:trickle\r\na=fingerprint:sha-256 1B:7E:9C:44:0A:3D:5F:62:8B:11:C2:9A:77:E0:\
+4D:36:AB:19:F8:22:6C:05:D9:8E:31:B7:4A:90:EC:53:2F:16\r\na=setup:actpass\r\na=mid:0\r\n\
+a=sendrecv\r\na=msid:stream audio0\r\na=rtcp-mux\r\n\
+a=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n",
+    );
+    let mut pt = 96;
+    while s.len() < target.saturating_sub(60) {
+        let _ = write!(
+            s,
+            "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} goog-remb\r\na=rtcp-fb:{pt} transport-cc\r\n\
+a=rtcp-fb:{pt} ccm fir\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\n"
+        );
+        pt += 1;
+    }
+    s.push_str("a=ssrc:3735928559 cname:bench\r\n");
+    s
+}
+
+/// A plausible ICE candidate line, padded so that the frame is ≈600 B.
+fn candidate_line(pad_to: usize) -> String {
+    let mut s = String::from(
+        "candidate:842163049 1 udp 1677729535 203.0.113.7 54321 typ srflx raddr 192.0.2.10 rport 54321 generation 0 ufrag Pm3d network-id 1 network-cost 10",
+    );
+    while s.len() < pad_to {
+        s.push_str(" x");
+    }
+    s
+}
+
+// ---------------------------------------------------------------- connections
+
+/// A control (non-hot) event seen by a connection's reader.
+struct Ctl {
+    name: String,
+    text: String,
+}
+
+/// What a reader needs to handle hot events.
+struct Hot {
+    run: Arc<Run>,
+    /// Pre-built `answer` frame for a `ring` addressed to this socket.
+    answer: Option<Tpl>,
+}
+
+#[derive(Default)]
+struct Shared {
+    closed: AtomicBool,
+    /// EIO3: pongs received; EIO4: server pings answered.
+    pings: AtomicU64,
+    /// `alert`s and other error replies.
+    errors: AtomicU64,
+    hot: RwLock<Option<Arc<Hot>>>,
+    hist: Mutex<Hist>,
+}
+
+pub struct Conn {
+    tx: mpsc::UnboundedSender<Message>,
+    ctl: mpsc::UnboundedReceiver<Ctl>,
+    sh: Arc<Shared>,
+    ping_interval: Duration,
+    tasks: [AbortHandle; 2],
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+static NEXT_SRC: AtomicUsize = AtomicUsize::new(0);
+/// Connect probes (`iceservers`) that went unanswered: events the server dropped.
+static PROBE_RETRIES: AtomicU64 = AtomicU64::new(0);
+
+async fn next_text(ws: &mut Ws) -> Result<String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
+            Some(Ok(Message::Close(_))) | None => bail!("closed during the handshake"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+        }
+    }
+}
+
+impl Conn {
+    /// Opens a WebSocket, does the Engine.IO/Socket.IO handshake and starts
+    /// the reader and writer tasks.
+    pub async fn connect(o: &Opts, src_addrs: usize) -> Result<Conn> {
+        tokio::time::timeout(Duration::from_secs(20), Self::connect_inner(o, src_addrs))
+            .await
+            .map_err(|_| anyhow!("connect timed out"))?
+    }
+
+    async fn connect_inner(o: &Opts, src_addrs: usize) -> Result<Conn> {
+        let url = format!(
+            "ws://{}/socket.io/?EIO={}&transport=websocket",
+            o.addr, o.eio
+        );
+        let sock = TcpSocket::new_v4()?;
+        if src_addrs > 1 {
+            let n = NEXT_SRC.fetch_add(1, Relaxed) % src_addrs;
+            let ip = Ipv4Addr::new(127, 0, 0, 1 + n as u8);
+            sock.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
+        }
+        let stream = sock.connect(o.addr).await.context("TCP connect")?;
+        stream.set_nodelay(true)?;
+        let cfg = WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(16 * 1024);
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(cfg))
+            .await
+            .context("WebSocket handshake")?;
+        let open = next_text(&mut ws).await?;
+        let hs: Value = open
+            .strip_prefix('0')
+            .and_then(|j| serde_json::from_str(j).ok())
+            .ok_or_else(|| anyhow!("expected an Engine.IO open packet, got {open:.80}"))?;
+        let ping_ms = hs["pingInterval"].as_u64().unwrap_or(25_000).max(100);
+        let ping_interval = Duration::from_millis(ping_ms);
+        if o.eio == 4 {
+            ws.send(Message::text("40")).await?;
+        }
+        loop {
+            let t = next_text(&mut ws).await?;
+            if t.starts_with("40") {
+                break;
+            } else if t == "2" && o.eio == 4 {
+                ws.send(Message::text("3")).await?;
+            } else if t.starts_with("44") {
+                bail!("Socket.IO connect refused: {t}");
+            }
+        }
+        // The server sends `40` before its connect handler has registered
+        // the socket's event handler (socketioxide runs connect handlers in a
+        // task of their own), so an event sent at once can be dropped. Probe
+        // with the harmless `iceservers` until it is answered, and count the
+        // retries: each one is an event the server lost.
+        let mut tries = 0;
+        loop {
+            ws.send(Message::text("42[\"iceservers\",{}]")).await?;
+            let answered = tokio::time::timeout(Duration::from_millis(300), async {
+                loop {
+                    let t = next_text(&mut ws).await?;
+                    if t.starts_with("42[\"iceservers\"") {
+                        return Ok::<bool, anyhow::Error>(true);
+                    } else if t == "2" && o.eio == 4 {
+                        ws.send(Message::text("3")).await?;
+                    }
+                }
+            })
+            .await;
+            match answered {
+                Ok(r) => {
+                    r?;
+                    break;
+                }
+                Err(_) if tries < 30 => {
+                    tries += 1;
+                    PROBE_RETRIES.fetch_add(1, Relaxed);
+                }
+                Err(_) => bail!("no answer to iceservers after {tries} tries"),
+            }
+        }
+        let (sink, stream) = ws.split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ctl_tx, ctl) = mpsc::unbounded_channel();
+        let sh = Arc::new(Shared::default());
+        let w = tokio::spawn(writer(
+            sink,
+            rx,
+            (o.eio == 3).then_some(ping_interval),
+            sh.clone(),
+        ));
+        let r = tokio::spawn(reader(stream, tx.clone(), ctl_tx, sh.clone(), o.eio));
+        Ok(Conn {
+            tx,
+            ctl,
+            sh,
+            ping_interval,
+            tasks: [w.abort_handle(), r.abort_handle()],
+        })
+    }
+
+    fn send(&self, text: String) -> Result<()> {
+        self.tx
+            .send(Message::text(text))
+            .map_err(|_| anyhow!("connection closed"))
+    }
+
+    fn emit(&self, event: &str, payload: &Value) -> Result<()> {
+        self.send(format!("42{}", json!([event, payload])))
+    }
+
+    /// Waits for one of `names`; `alert`, `full` and `destroyed` are errors.
+    async fn wait_for(&mut self, names: &[&str], limit: Duration) -> Result<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut seen = Vec::new();
+        loop {
+            let ctl = tokio::time::timeout_at(deadline, self.ctl.recv())
+                .await
+                .map_err(|_| {
+                    anyhow!(
+                        "no {names:?} within {limit:?} (saw {seen:?}, socket alive: {})",
+                        self.alive()
+                    )
+                })?
+                .ok_or_else(|| anyhow!("connection closed while waiting for {names:?}"))?;
+            if names.contains(&ctl.name.as_str()) {
+                let mut v: Value = serde_json::from_str(&ctl.text[2..])?;
+                return Ok(v.get_mut(1).map(Value::take).unwrap_or(Value::Null));
+            }
+            if matches!(ctl.name.as_str(), "alert" | "full" | "destroyed") {
+                bail!("server answered {:.200}", ctl.text);
+            }
+            seen.push(ctl.name);
+        }
+    }
+
+    fn set_hot(&self, hot: Option<Arc<Hot>>) {
+        *self.sh.hot.write().unwrap() = hot;
+    }
+
+    fn alive(&self) -> bool {
+        !self.sh.closed.load(Relaxed)
+    }
+}
+
+async fn writer(
+    mut sink: SplitSink<Ws, Message>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    eio3_ping: Option<Duration>,
+    sh: Arc<Shared>,
+) {
+    let period = eio3_ping.unwrap_or(Duration::from_secs(3600));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            m = rx.recv() => {
+                let Some(m) = m else { break };
+                if sink.feed(m).await.is_err() {
+                    break;
+                }
+                let mut n = 1;
+                while n < 64 {
+                    match rx.try_recv() {
+                        Ok(m) => {
+                            if sink.feed(m).await.is_err() {
+                                break;
+                            }
+                            n += 1;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    break;
+                }
+            }
+            _ = tick.tick(), if eio3_ping.is_some() => {
+                if sink.send(Message::text("2")).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    sh.closed.store(true, Relaxed);
+}
+
+async fn reader(
+    mut stream: SplitStream<Ws>,
+    tx: mpsc::UnboundedSender<Message>,
+    ctl: mpsc::UnboundedSender<Ctl>,
+    sh: Arc<Shared>,
+    eio: u8,
+) {
+    while let Some(m) = stream.next().await {
+        match m {
+            Ok(Message::Text(t)) => {
+                if !on_frame(t.as_str(), &tx, &ctl, &sh, eio) {
+                    break;
+                }
+            }
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    sh.closed.store(true, Relaxed);
+}
+
+/// Handles one Engine.IO frame; false when the connection is over.
+fn on_frame(
+    t: &str,
+    tx: &mpsc::UnboundedSender<Message>,
+    ctl: &mpsc::UnboundedSender<Ctl>,
+    sh: &Shared,
+    eio: u8,
+) -> bool {
+    let b = t.as_bytes();
+    match b.first() {
+        Some(b'2') if eio == 4 => {
+            sh.pings.fetch_add(1, Relaxed);
+            let _ = tx.send(Message::text("3"));
+        }
+        Some(b'3') => {
+            sh.pings.fetch_add(1, Relaxed);
+        }
+        Some(b'1') => return false,
+        Some(b'4') => match b.get(1) {
+            Some(b'2') => {
+                let name = t
+                    .get(4..)
+                    .and_then(|r| r.split_once('"'))
+                    .map(|(n, _)| n)
+                    .unwrap_or("");
+                if matches!(
+                    name,
+                    "negotiation" | "icecandidate" | "mic-toggle" | "ring" | "answer"
+                ) {
+                    let hot = sh.hot.read().unwrap().clone();
+                    if let Some(hot) = hot {
+                        on_hot(name, t, &hot, sh, tx);
+                        return true;
+                    }
+                }
+                if matches!(name, "alert" | "full" | "destroyed") {
+                    sh.errors.fetch_add(1, Relaxed);
+                    if let Some(hot) = sh.hot.read().unwrap().as_ref() {
+                        hot.run.errors.fetch_add(1, Relaxed);
+                    }
+                }
+                let _ = ctl.send(Ctl {
+                    name: name.to_string(),
+                    text: t.to_string(),
+                });
+            }
+            Some(b'1') => return false,
+            _ => {}
+        },
+        _ => {}
+    }
+    true
+}
+
+/// `sender,seq,ts` of the `0lg` marker, and its raw text.
+fn parse_lg(t: &str) -> Option<(usize, u64, u64, &str)> {
+    let i = t.find(LG_KEY)? + LG_KEY.len();
+    let rest = &t[i..];
+    let raw = &rest[..rest.find(']')?];
+    let mut it = raw.split(',');
+    let s = it.next()?.parse().ok()?;
+    let q = it.next()?.parse().ok()?;
+    let ts = it.next()?.parse().ok()?;
+    Some((s, q, ts, raw))
+}
+
+fn on_hot(name: &str, t: &str, hot: &Hot, sh: &Shared, tx: &mpsc::UnboundedSender<Message>) {
+    let run = &hot.run;
+    let Some((s, seq, ts, raw)) = parse_lg(t) else {
+        run.stray.fetch_add(1, Relaxed);
+        return;
+    };
+    if name == "ring" {
+        // The callee answers at once; the caller measures the round trip.
+        match &hot.answer {
+            Some(a) => {
+                let _ = tx.send(Message::text(a.build_raw(raw)));
+            }
+            None => {
+                run.stray.fetch_add(1, Relaxed);
+            }
+        }
+        return;
+    }
+    let Some(st) = run.senders.get(s) else {
+        run.stray.fetch_add(1, Relaxed);
+        return;
+    };
+    let now = now_us();
+    if run.fanout == 1 {
+        let prev = st.last_seq.swap(seq, Relaxed);
+        if seq != prev + 1 {
+            run.reorders.fetch_add(1, Relaxed);
+        }
+    }
+    if now >= run.win_start.load(Relaxed) && now < run.win_end.load(Relaxed) {
+        run.delivered_win.fetch_add(1, Relaxed);
+        sh.hist.lock().unwrap().record(now.saturating_sub(ts));
+    }
+    let r = st.recv.fetch_add(1, Relaxed) + 1;
+    if r % run.fanout == 0 {
+        st.sem.add_permits(1);
+    }
+}
+
+// ---------------------------------------------------------------- runs
+
+struct SenderState {
+    sem: Semaphore,
+    sent: AtomicU64,
+    recv: AtomicU64,
+    last_seq: AtomicU64,
+}
+
+/// The shared state of one measured phase.
+struct Run {
+    senders: Vec<SenderState>,
+    /// Deliveries expected per message sent.
+    fanout: u64,
+    win_start: AtomicU64,
+    win_end: AtomicU64,
+    delivered_win: AtomicU64,
+    reorders: AtomicU64,
+    stray: AtomicU64,
+    errors: AtomicU64,
+    skipped: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Run {
+    fn new(n: usize, fanout: u64, depth: usize) -> Arc<Run> {
+        Arc::new(Run {
+            senders: (0..n)
+                .map(|_| SenderState {
+                    sem: Semaphore::new(depth),
+                    sent: AtomicU64::new(0),
+                    recv: AtomicU64::new(0),
+                    last_seq: AtomicU64::new(0),
+                })
+                .collect(),
+            fanout,
+            win_start: AtomicU64::new(u64::MAX),
+            win_end: AtomicU64::new(u64::MAX),
+            delivered_win: AtomicU64::new(0),
+            reorders: AtomicU64::new(0),
+            stray: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    fn sent(&self) -> u64 {
+        self.senders.iter().map(|s| s.sent.load(Relaxed)).sum()
+    }
+
+    fn received(&self) -> u64 {
+        self.senders.iter().map(|s| s.recv.load(Relaxed)).sum()
+    }
+}
+
+/// One attendee of a benchmark workspace.
+pub struct Member {
+    conn: Conn,
+    ws: String,
+    id: String,
+    token: String,
+}
+
+fn src_addrs_for(o: &Opts, conns: usize) -> usize {
+    if o.src_addrs > 0 {
+        o.src_addrs
+    } else {
+        conns.div_ceil(16_000).max(1)
+    }
+}
+
+/// Creates one workspace and has K-1 more sockets attend it.
+async fn make_workspace(o: &Opts, k: usize, src: usize) -> Result<Vec<Member>> {
+    let limit = Duration::from_secs(20);
+    let mut owner = Conn::connect(o, src).await?;
+    owner.emit(
+        "create",
+        &json!({"workspace": {"name": "bench", "pin": "", "avatar": ""},
+                "attendee": {"name": "owner", "avatar": ""}, "nonce": 1}),
+    )?;
+    let c = owner.wait_for(&["created"], limit).await?;
+    let text = |v: &Value, what: &str| -> Result<String> {
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("reply without {what}: {c:.300}"))
+    };
+    let ws = text(&c["workspace"]["id"], "workspace.id")?;
+    let ws_token = text(&c["workspace"]["token"], "workspace.token")?;
+    let mut members = vec![Member {
+        id: text(&c["attendee"]["id"], "attendee.id")?,
+        token: text(&c["accessToken"], "accessToken")?,
+        ws: ws.clone(),
+        conn: owner,
+    }];
+    for _ in 1..k {
+        let mut conn = Conn::connect(o, src).await?;
+        conn.emit(
+            "attend",
+            &json!({"workspace": {"token": ws_token, "pin": ""},
+                    "attendee": {"name": "guest", "avatar": ""}, "nonce": 2}),
+        )?;
+        let g = conn.wait_for(&["attendance-granted"], limit).await?;
+        let gid = g["workspace"]["id"].as_str().unwrap_or_default();
+        if gid != ws {
+            bail!("attendance-granted for {gid}, expected {ws}");
+        }
+        members.push(Member {
+            id: text(&g["attendee"]["id"], "attendee.id")?,
+            token: text(&g["accessToken"], "accessToken")?,
+            ws: ws.clone(),
+            conn,
+        });
+    }
+    Ok(members)
+}
+
+/// W workspaces of K attendees, set up `concurrency` at a time.
+async fn make_workspaces(o: &Opts, w: usize, k: usize, src: usize) -> Result<Vec<Vec<Member>>> {
+    let sem = Arc::new(Semaphore::new(o.concurrency.max(1)));
+    let mut set = JoinSet::new();
+    for i in 0..w {
+        let (o, sem) = (o.clone(), sem.clone());
+        set.spawn(async move {
+            let _p = sem.acquire().await;
+            (i, make_workspace(&o, k, src).await)
+        });
+    }
+    let mut out: Vec<Option<Vec<Member>>> = (0..w).map(|_| None).collect();
+    while let Some(r) = set.join_next().await {
+        let (i, ws) = r?;
+        out[i] = Some(ws.with_context(|| format!("setting up workspace {i}"))?);
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// Sleeps through warmup and the measurement window; returns the CPU use
+/// over the window.
+async fn measure(run: &Run, o: &Opts) -> (Option<f64>, Option<f64>, f64) {
+    let start = now_us() + o.warmup.as_micros() as u64;
+    run.win_start.store(start, Relaxed);
+    run.win_end
+        .store(start + o.duration.as_micros() as u64, Relaxed);
+    tokio::time::sleep(o.warmup).await;
+    let cpu = CpuWindow::start(o.server_pid);
+    let t = Instant::now();
+    tokio::time::sleep(o.duration).await;
+    let secs = t.elapsed().as_secs_f64();
+    let (me, server) = cpu.finish();
+    (me, server, secs)
+}
+
+/// Stops the senders and waits (bounded) for what is in flight.
+async fn drain(run: &Run) -> u64 {
+    run.stop.store(true, Relaxed);
+    let sent_at_stop = run.sent();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let want = run.sent() * run.fanout;
+        if run.received() >= want || Instant::now() > deadline {
+            return want.saturating_sub(run.received());
+        }
+        let _ = sent_at_stop;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn hist_of(members: &[&Member]) -> Hist {
+    let mut h = Hist::default();
+    for m in members {
+        let mut mine = m.conn.sh.hist.lock().unwrap();
+        h.merge(&mine);
+        *mine = Hist::default();
+    }
+    h
+}
+
+fn round1(v: Option<f64>) -> Value {
+    v.map(|x| json!((x * 10.0).round() / 10.0))
+        .unwrap_or(Value::Null)
+}
+
+/// Runs closed-loop (or open-loop at `rate`) senders over `flat`, where
+/// sender i's frames come from `tpls[i]`; `fanout` deliveries per message.
+async fn drive(
+    o: &Opts,
+    flat: &[&Member],
+    tpls: Vec<Tpl>,
+    fanout: u64,
+    answers: Vec<Option<Tpl>>,
+    open_rate: Option<f64>,
+) -> Result<Value> {
+    let n = flat.len();
+    let run = Run::new(n, fanout, o.depth);
+    for (m, answer) in flat.iter().zip(answers) {
+        m.conn.set_hot(Some(Arc::new(Hot {
+            run: run.clone(),
+            answer,
+        })));
+    }
+    let mut senders = JoinSet::new();
+    for (i, (m, tpl)) in flat.iter().zip(tpls).enumerate() {
+        let (run, tx) = (run.clone(), m.conn.tx.clone());
+        match open_rate {
+            None => senders.spawn(closed_sender(run, i, tx, tpl)),
+            Some(rate) => {
+                let period = Duration::from_secs_f64(n as f64 / rate);
+                let phase = period.mul_f64(i as f64 / n as f64);
+                senders.spawn(open_sender(run, i, tx, tpl, period, phase))
+            }
+        };
+    }
+    let (me, server, secs) = measure(&run, o).await;
+    let lost = drain(&run).await;
+    senders.abort_all();
+    for m in flat {
+        m.conn.set_hot(None);
+    }
+    let hist = hist_of(flat);
+    let delivered = run.delivered_win.load(Relaxed);
+    let closed = flat.iter().filter(|m| !m.conn.alive()).count();
+    Ok(json!({
+        "senders": n,
+        "sent": run.sent(),
+        "delivered": run.received(),
+        "delivered_in_window": delivered,
+        "msgs_per_s": (delivered as f64 / secs).round(),
+        "latency": hist.json(),
+        "lost": lost,
+        "errors": run.errors.load(Relaxed),
+        "reordered": run.reorders.load(Relaxed),
+        "stray": run.stray.load(Relaxed),
+        "skipped_open_loop": run.skipped.load(Relaxed),
+        "closed_sockets": closed,
+        "window_s": (secs * 1000.0).round() / 1000.0,
+        "loadgen_cpu_pct": round1(me),
+        "server_cpu_pct": round1(server),
+    }))
+}
+
+async fn closed_sender(run: Arc<Run>, i: usize, tx: mpsc::UnboundedSender<Message>, tpl: Tpl) {
+    let st = &run.senders[i];
+    let mut seq = 0;
+    loop {
+        match st.sem.acquire().await {
+            Ok(p) => p.forget(),
+            Err(_) => return,
+        }
+        if run.stop.load(Relaxed) {
+            return;
+        }
+        seq += 1;
+        let frame = tpl.build(i, seq, now_us());
+        st.sent.fetch_add(1, Relaxed);
+        if tx.send(Message::text(frame)).is_err() {
+            return;
+        }
+    }
+}
+
+async fn open_sender(
+    run: Arc<Run>,
+    i: usize,
+    tx: mpsc::UnboundedSender<Message>,
+    tpl: Tpl,
+    period: Duration,
+    phase: Duration,
+) {
+    let st = &run.senders[i];
+    let mut seq = 0;
+    let mut next = tokio::time::Instant::now() + phase;
+    // Bounded: never more than this many of one sender's messages unanswered.
+    const MAX_OUTSTANDING: u64 = 512;
+    loop {
+        tokio::time::sleep_until(next).await;
+        if run.stop.load(Relaxed) {
+            return;
+        }
+        // Latency counts from the intended send time (no coordinated omission).
+        let intended = now_us().saturating_sub(next.elapsed().as_micros() as u64);
+        next += period;
+        if st.sent.load(Relaxed) - st.recv.load(Relaxed) >= MAX_OUTSTANDING {
+            run.skipped.fetch_add(1, Relaxed);
+            continue;
+        }
+        seq += 1;
+        st.sent.fetch_add(1, Relaxed);
+        if tx.send(Message::text(tpl.build(i, seq, intended))).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sender i of a workspace sends to attendee i+1 of the same workspace.
+fn relay_templates(groups: &[Vec<Member>], msg: Msg) -> Vec<Tpl> {
+    let sdp = sdp(3400);
+    let cand = candidate_line(170);
+    let mut out = Vec::new();
+    for g in groups {
+        for (i, m) in g.iter().enumerate() {
+            let target = &g[(i + 1) % g.len()];
+            let tpl = match msg {
+                Msg::Negotiation => Tpl::new(
+                    "negotiation",
+                    &json!({
+                        "workspace": {"id": m.ws},
+                        "attendee": {"id": target.id},
+                        "broadcaster": {"id": m.id},
+                        "accessToken": m.token,
+                        "message": {"0lg": "@@LG@@", "type": "offer",
+                                    "data": {"type": "offer", "sdp": sdp}},
+                    }),
+                ),
+                Msg::IceCandidate => Tpl::new(
+                    "icecandidate",
+                    &json!({
+                        "workspace": {"id": m.ws},
+                        "attendee": {"id": target.id},
+                        "broadcaster": {"id": m.id},
+                        "accessToken": m.token,
+                        "candidate": {"0lg": "@@LG@@", "candidate": cand,
+                                      "sdpMid": "0", "sdpMLineIndex": 0,
+                                      "usernameFragment": "Pm3d"},
+                    }),
+                ),
+            };
+            out.push(tpl);
+        }
+    }
+    out
+}
+
+async fn run_relay(o: &Opts, open_rate: Option<f64>) -> Result<Value> {
+    let k = o.attendees;
+    let src = src_addrs_for(o, o.workspaces * k);
+    let t = Instant::now();
+    let groups = make_workspaces(o, o.workspaces, k, src).await?;
+    let setup_s = t.elapsed().as_secs_f64();
+    let tpls = relay_templates(&groups, o.msg);
+    let frame_bytes = tpls.first().map(Tpl::len).unwrap_or(0);
+    let flat: Vec<&Member> = groups.iter().flatten().collect();
+    let answers = flat.iter().map(|_| None).collect();
+    let mut r = drive(o, &flat, tpls, 1, answers, open_rate).await?;
+    r["setup_s"] = json!((setup_s * 100.0).round() / 100.0);
+    r["frame_bytes"] = json!(frame_bytes);
+    r["msg"] = json!(match o.msg {
+        Msg::Negotiation => "negotiation",
+        Msg::IceCandidate => "icecandidate",
+    });
+    if let Some(rate) = open_rate {
+        r["offered_rate"] = json!(rate);
+    }
+    Ok(r)
+}
+
+async fn run_auth(o: &Opts) -> Result<Value> {
+    let k = o.attendees;
+    let src = src_addrs_for(o, o.workspaces * k);
+    let groups = make_workspaces(o, o.workspaces, k, src).await?;
+    let flat: Vec<&Member> = groups.iter().flatten().collect();
+
+    // mic-toggle: each attendee broadcasts to the K-1 others.
+    let mic: Vec<Tpl> = flat
+        .iter()
+        .map(|m| {
+            Tpl::new(
+                "mic-toggle",
+                &json!({
+                    "workspace": {"id": m.ws},
+                    "attendee": {"0lg": "@@LG@@", "id": m.id},
+                    "state": true,
+                    "accessToken": m.token,
+                }),
+            )
+        })
+        .collect();
+    let none = flat.iter().map(|_| None).collect();
+    let mic_r = drive(o, &flat, mic, (k - 1) as u64, none, None).await?;
+
+    // ring → answer: attendee i rings i+1, which answers at once.
+    let offer = sdp(3400);
+    let mut rings = Vec::new();
+    let mut answers = Vec::new();
+    for g in &groups {
+        for (i, m) in g.iter().enumerate() {
+            let callee = &g[(i + 1) % g.len()];
+            let caller = &g[(i + g.len() - 1) % g.len()];
+            rings.push(Tpl::new(
+                "ring",
+                &json!({
+                    "workspace": {"id": m.ws},
+                    "attendee": {"id": m.id, "name": "caller"},
+                    "accessToken": m.token,
+                    "call": {"id": "call-bench"},
+                    "callee": {"id": callee.id},
+                    "offer": {"type": "offer", "sdp": offer},
+                    "nonce": {"0lg": "@@LG@@"},
+                }),
+            ));
+            answers.push(Some(Tpl::new(
+                "answer",
+                &json!({
+                    "workspace": {"id": m.ws},
+                    "attendee": {"id": m.id, "name": "callee"},
+                    "call": {"id": "call-bench"},
+                    "caller": {"id": caller.id},
+                    "answer": {"type": "answer", "sdp": offer},
+                    "accessToken": m.token,
+                    "nonce": {"0lg": "@@LG@@"},
+                }),
+            )));
+        }
+    }
+    let ring_r = drive(o, &flat, rings, 1, answers, None).await?;
+    Ok(json!({"mic_toggle": mic_r, "ring_answer": ring_r}))
+}
+
+async fn run_join(o: &Opts) -> Result<Value> {
+    let k = o.attendees;
+    let hist = Arc::new(Mutex::new(Hist::default()));
+    let joins = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(Mutex::new(None::<String>));
+    let deadline = Instant::now() + o.warmup + o.duration;
+    let measure_from = Instant::now() + o.warmup;
+    let src = src_addrs_for(o, 16_000);
+    let cpu_start = Arc::new(Mutex::new(None::<CpuWindow>));
+    let mut set = JoinSet::new();
+    for _ in 0..o.concurrency {
+        let (o, hist, joins, errors, first_error) = (
+            o.clone(),
+            hist.clone(),
+            joins.clone(),
+            errors.clone(),
+            first_error.clone(),
+        );
+        set.spawn(async move {
+            while Instant::now() < deadline && joins.load(Relaxed) < o.max_joins {
+                let r = join_once(&o, k, src, measure_from, &hist, &joins).await;
+                if let Err(e) = r {
+                    errors.fetch_add(1, Relaxed);
+                    first_error.lock().unwrap().get_or_insert(format!("{e:#}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        });
+    }
+    tokio::time::sleep_until((measure_from).into()).await;
+    *cpu_start.lock().unwrap() = Some(CpuWindow::start(o.server_pid));
+    let t = Instant::now();
+    while set.join_next().await.is_some() {}
+    let secs = t.elapsed().as_secs_f64().max(1e-6);
+    let (me, server) = cpu_start
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map(CpuWindow::finish)
+        .unwrap_or((None, None));
+    let h = hist.lock().unwrap().clone();
+    let n = joins.load(Relaxed);
+    Ok(json!({
+        "joins": n,
+        "joins_per_s": (h.count as f64 / secs).round(),
+        "latency": h.json(),
+        "errors": errors.load(Relaxed),
+        "first_error": *first_error.lock().unwrap(),
+        "workers": o.concurrency,
+        "attendees_per_workspace": k,
+        "loadgen_cpu_pct": round1(me),
+        "server_cpu_pct": round1(server),
+    }))
+}
+
+/// One workspace: a new socket creates it, K-1 new sockets attend; each is a
+/// join, timed from connect to the reply.
+async fn join_once(
+    o: &Opts,
+    k: usize,
+    src: usize,
+    measure_from: Instant,
+    hist: &Mutex<Hist>,
+    joins: &AtomicU64,
+) -> Result<()> {
+    let limit = Duration::from_secs(20);
+    let record = |t: Instant| {
+        joins.fetch_add(1, Relaxed);
+        if t >= measure_from {
+            hist.lock().unwrap().record(t.elapsed().as_micros() as u64);
+        }
+    };
+    let t = Instant::now();
+    let mut owner = Conn::connect(o, src).await?;
+    owner.emit(
+        "create",
+        &json!({"workspace": {"name": "j", "pin": ""}, "attendee": {"name": "o"}, "nonce": 1}),
+    )?;
+    let c = owner.wait_for(&["created"], limit).await?;
+    record(t);
+    let token = c["workspace"]["token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("created without workspace.token"))?
+        .to_string();
+    let mut guests = Vec::new();
+    for _ in 1..k {
+        let t = Instant::now();
+        let mut g = Conn::connect(o, src).await?;
+        g.emit(
+            "attend",
+            &json!({"workspace": {"token": token, "pin": ""}, "attendee": {"name": "g"}, "nonce": 2}),
+        )?;
+        g.wait_for(&["attendance-granted"], limit).await?;
+        record(t);
+        guests.push(g);
+    }
+    Ok(())
+}
+
+async fn run_idle(o: &Opts) -> Result<Value> {
+    let pid = o.server_pid;
+    let rss0 = pid.and_then(rss_kib);
+    let k = o.attendees;
+    let src = src_addrs_for(o, o.conns);
+    let groups_n = ((o.conns as f64 * o.joined) as usize) / k;
+    let plain_n = o.conns - groups_n * k;
+    let t = Instant::now();
+    let groups = if groups_n == 0 {
+        Vec::new()
+    } else {
+        make_workspaces(o, groups_n, k, src).await?
+    };
+    let sem = Arc::new(Semaphore::new(o.concurrency));
+    let mut set = JoinSet::new();
+    for _ in 0..plain_n {
+        let (o, sem) = (o.clone(), sem.clone());
+        set.spawn(async move {
+            let _p = sem.acquire().await;
+            Conn::connect(&o, src).await
+        });
+    }
+    let mut plain = Vec::with_capacity(plain_n);
+    while let Some(r) = set.join_next().await {
+        plain.push(r??);
+    }
+    let connect_s = t.elapsed().as_secs_f64();
+    let all: Vec<&Conn> = groups
+        .iter()
+        .flatten()
+        .map(|m| &m.conn)
+        .chain(plain.iter())
+        .collect();
+    let ping = all
+        .first()
+        .map(|c| c.ping_interval)
+        .unwrap_or(Duration::from_secs(25));
+    let rss1 = pid.and_then(rss_kib);
+    let hold = o.hold.unwrap_or(ping * 2 + Duration::from_secs(2));
+    let cpu = CpuWindow::start(pid);
+    tokio::time::sleep(hold).await;
+    let (me, server) = cpu.finish();
+    let rss2 = pid.and_then(rss_kib);
+    let alive = all.iter().filter(|c| c.alive()).count();
+    let pinged = all.iter().filter(|c| c.sh.pings.load(Relaxed) >= 1).count();
+    let per_conn = match (rss0, rss2) {
+        (Some(a), Some(b)) => json!(((b as f64 - a as f64) * 1024.0 / all.len() as f64).round()),
+        _ => Value::Null,
+    };
+    Ok(json!({
+        "conns": all.len(),
+        "joined": groups_n * k,
+        "src_addrs": src,
+        "connect_s": (connect_s * 100.0).round() / 100.0,
+        "conns_per_s": (all.len() as f64 / connect_s.max(1e-6)).round(),
+        "hold_s": hold.as_secs_f64(),
+        "ping_interval_s": ping.as_secs_f64(),
+        "alive": alive,
+        "dropped": all.len() - alive,
+        "all_up": alive == all.len(),
+        "pinged": pinged,
+        "rss_before_kib": rss0,
+        "rss_connected_kib": rss1,
+        "rss_after_kib": rss2,
+        "rss_bytes_per_conn": per_conn,
+        "loadgen_cpu_pct": round1(me),
+        "server_cpu_pct": round1(server),
+    }))
+}
+
+/// Runs one mode and returns its JSON report.
+pub async fn run(o: &Opts) -> Result<Value> {
+    o.validate()?;
+    base();
+    let started = Instant::now();
+    let probes_before = PROBE_RETRIES.load(Relaxed);
+    let result = match o.mode {
+        Mode::Relay => run_relay(o, None).await?,
+        Mode::RelayOpen => run_relay(o, Some(o.rate)).await?,
+        Mode::Auth => run_auth(o).await?,
+        Mode::Join => run_join(o).await?,
+        Mode::Idle => run_idle(o).await?,
+    };
+    let mut out = json!({
+        "mode": o.mode.name(),
+        "label": o.label,
+        "eio": o.eio,
+        "workspaces": o.workspaces,
+        "attendees": o.attendees,
+        "depth": o.depth,
+        "elapsed_s": (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+        "dropped_first_events": PROBE_RETRIES.load(Relaxed) - probes_before,
+    });
+    if let (Value::Object(out), Value::Object(r)) = (&mut out, result) {
+        out.extend(r);
+    }
+    Ok(out)
+}
+
+/// A few human-readable lines about a report.
+pub fn summary(r: &Value) -> String {
+    let lat = |l: &Value| {
+        format!(
+            "p50 {} ms, p99 {} ms, p999 {} ms",
+            l["p50_ms"], l["p99_ms"], l["p999_ms"]
+        )
+    };
+    let relay = |r: &Value| {
+        format!(
+            "{} msgs/s delivered ({} senders), latency {}; sent {}, lost {}, errors {}, reordered {}; CPU loadgen {}%, server {}%",
+            r["msgs_per_s"], r["senders"], lat(&r["latency"]), r["sent"], r["lost"], r["errors"],
+            r["reordered"], r["loadgen_cpu_pct"], r["server_cpu_pct"]
+        )
+    };
+    let head = format!(
+        "loadgen {} [{}] EIO={}",
+        r["mode"].as_str().unwrap_or("?"),
+        r["label"].as_str().unwrap_or(""),
+        r["eio"]
+    );
+    match r["mode"].as_str() {
+        Some("relay") | Some("relay-open") => format!(
+            "{head} {} W={} K={} D={}: {}",
+            r["msg"].as_str().unwrap_or(""),
+            r["workspaces"],
+            r["attendees"],
+            r["depth"],
+            relay(r)
+        ),
+        Some("auth") => format!(
+            "{head} W={} K={}:\n  mic-toggle deliveries: {}\n  ring→answer round trips: {}",
+            r["workspaces"],
+            r["attendees"],
+            relay(&r["mic_toggle"]),
+            relay(&r["ring_answer"])
+        ),
+        Some("join") => format!(
+            "{head}: {} joins/s, latency {}; errors {}; CPU loadgen {}%, server {}%",
+            r["joins_per_s"],
+            lat(&r["latency"]),
+            r["errors"],
+            r["loadgen_cpu_pct"],
+            r["server_cpu_pct"]
+        ),
+        Some("idle") => format!(
+            "{head}: {} sockets ({} joined) held {} s: {} alive, all up: {}; server RSS {} → {} KiB = {} B/socket",
+            r["conns"], r["joined"], r["hold_s"], r["alive"], r["all_up"],
+            r["rss_before_kib"], r["rss_after_kib"], r["rss_bytes_per_conn"]
+        ),
+        _ => head,
+    }
+}
+
+#[allow(dead_code)]
+fn main() {
+    let opts = match parse_args(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let threads = if opts.threads > 0 {
+        opts.threads
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    // Hard bound on the whole run, whatever the mode.
+    let limit = opts.warmup * 3
+        + opts.duration * 3
+        + opts.hold.unwrap_or_default()
+        + Duration::from_secs(600);
+    match rt.block_on(async { tokio::time::timeout(limit, run(&opts)).await }) {
+        Ok(Ok(report)) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", summary(&report));
+            let _ = writeln!(out, "{report}");
+        }
+        Ok(Err(e)) => {
+            eprintln!("loadgen failed: {e:#}");
+            std::process::exit(1);
+        }
+        Err(_) => {
+            eprintln!("loadgen: overall time limit reached");
+            std::process::exit(1);
+        }
+    }
+    rt.shutdown_timeout(Duration::from_secs(1));
+}

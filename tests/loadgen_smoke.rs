@@ -1,0 +1,167 @@
+//! Smoke test of the load generator (examples/loadgen.rs, included here as a
+//! module) against the real server binary: every mode runs for a moment with
+//! tiny sizes, loses nothing and reports numbers. Every wait is bounded.
+
+#[path = "../examples/loadgen.rs"]
+#[allow(dead_code)]
+mod loadgen;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server() -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("config.js.toml"),
+        "host = \"127.0.0.1\"\nmax_capacity_of_workspace = 4\nping_interval_secs = 1\nping_timeout_secs = 1\n",
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webrtc-workspaces-server"))
+        .current_dir(dir.path())
+        .env("PORT", "0")
+        .env("DEVELOPMENT", "true")
+        .env("MAGICK_TOKEN", "6c6f616467656e2d736d6f6b652d6a7774")
+        .env("SALT_STRING", "6c6f616467656e2d736d6f6b652d73616c74")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(15))
+        .expect("server did not print its address within 15 s");
+    Server {
+        child,
+        addr: addr.parse().expect("address"),
+        _dir: dir,
+    }
+}
+
+fn opts(addr: SocketAddr, pid: u32, mode: loadgen::Mode, eio: u8) -> loadgen::Opts {
+    loadgen::Opts {
+        addr,
+        mode,
+        eio,
+        workspaces: 3,
+        attendees: 3,
+        depth: 2,
+        warmup: Duration::from_millis(200),
+        duration: Duration::from_millis(600),
+        rate: 200.0,
+        conns: 24,
+        joined: 0.5,
+        hold: None,
+        server_pid: Some(pid),
+        concurrency: 4,
+        max_joins: 2_000,
+        label: "smoke".into(),
+        ..loadgen::Opts::default()
+    }
+}
+
+async fn run(o: loadgen::Opts) -> Value {
+    let what = format!("{:?} EIO={}", o.mode, o.eio);
+    let r = tokio::time::timeout(Duration::from_secs(30), loadgen::run(&o))
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no result within 30 s"))
+        .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+    println!("{}", loadgen::summary(&r));
+    r
+}
+
+fn assert_clean(what: &str, r: &Value) {
+    assert_eq!(r["lost"], 0, "{what}: losses in {r}");
+    assert_eq!(r["errors"], 0, "{what}: errors in {r}");
+    assert_eq!(r["reordered"], 0, "{what}: reordering in {r}");
+    assert_eq!(r["closed_sockets"], 0, "{what}: sockets closed in {r}");
+    assert!(r["sent"].as_u64().unwrap() > 0, "{what}: nothing sent: {r}");
+    assert!(
+        r["msgs_per_s"].as_f64().unwrap() > 0.0,
+        "{what}: no throughput: {r}"
+    );
+    assert!(
+        r["latency"]["samples"].as_u64().unwrap() > 0,
+        "{what}: no latency samples: {r}"
+    );
+    assert!(
+        r["latency"]["p99_ms"].as_f64().unwrap() > 0.0,
+        "{what}: no p99: {r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mode_runs_against_the_server_without_losses() {
+    let server = start_server();
+    let (addr, pid) = (server.addr, server.child.id());
+    use loadgen::{Mode, Msg};
+
+    for eio in [3, 4] {
+        for msg in [Msg::Negotiation, Msg::IceCandidate] {
+            let r = run(loadgen::Opts {
+                msg,
+                ..opts(addr, pid, Mode::Relay, eio)
+            })
+            .await;
+            assert_clean(&format!("relay {msg:?} EIO={eio}"), &r);
+        }
+    }
+
+    let r = run(opts(addr, pid, Mode::RelayOpen, 4)).await;
+    assert_clean("relay-open", &r);
+    assert_eq!(r["skipped_open_loop"], 0, "open loop fell behind: {r}");
+
+    for eio in [3, 4] {
+        let r = run(opts(addr, pid, Mode::Auth, eio)).await;
+        assert_clean("mic-toggle", &r["mic_toggle"]);
+        assert_clean("ring/answer", &r["ring_answer"]);
+        // Every mic-toggle reaches the K-1 other attendees.
+        let mic = &r["mic_toggle"];
+        assert_eq!(
+            mic["delivered"].as_u64().unwrap(),
+            mic["sent"].as_u64().unwrap() * 2,
+            "{mic}"
+        );
+    }
+
+    let r = run(opts(addr, pid, Mode::Join, 4)).await;
+    assert_eq!(r["errors"], 0, "join errors: {r}");
+    assert!(r["joins_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["latency"]["p99_ms"].as_f64().unwrap() > 0.0, "{r}");
+
+    for eio in [3, 4] {
+        let r = run(opts(addr, pid, Mode::Idle, eio)).await;
+        assert_eq!(r["all_up"], true, "idle EIO={eio}: sockets dropped: {r}");
+        assert_eq!(r["conns"], 24, "{r}");
+        assert_eq!(r["pinged"], 24, "idle EIO={eio}: heartbeats missing: {r}");
+        assert!(r["rss_after_kib"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["hold_s"].as_f64().unwrap() >= 2.0, "{r}");
+    }
+}
