@@ -68,18 +68,8 @@ fn nonce(v: &Value) -> Value {
     v.get("nonce").cloned().unwrap_or_else(|| json!(""))
 }
 
-fn emit_to<A: Adapter>(
-    s: &Socket<A>,
-    room: String,
-    event: &'static str,
-    data: Value,
-    include_self: bool,
-) {
-    let op = if include_self {
-        s.within(room)
-    } else {
-        s.to(room)
-    };
+fn emit_to<A: Adapter>(s: &Socket<A>, room: String, event: &'static str, data: Value, include_self: bool) {
+    let op = if include_self { s.within(room) } else { s.to(room) };
     // The local adapter broadcasts synchronously; its future is ready at once.
     match op.emit(event, &data).now_or_never() {
         Some(Ok(())) => {}
@@ -286,15 +276,11 @@ async fn main() -> anyhow::Result<()> {
             let _ = tcp.set_nodelay(true);
         }
     });
-    println!(
-        "floor (socketioxide, no auth, no state) listening on http://{}",
-        local
-    );
+    println!("floor (socketioxide, no auth, no state) listening on http://{}", local);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}

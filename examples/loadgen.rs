@@ -132,16 +132,13 @@ impl Default for Opts {
     }
 }
 
-pub const USAGE: &str =
-    "usage: loadgen --addr 127.0.0.1:PORT --mode relay|relay-open|auth|join|idle \
+pub const USAGE: &str = "usage: loadgen --addr 127.0.0.1:PORT --mode relay|relay-open|auth|join|idle \
 [--eio 3|4] [--workspaces W] [--attendees K] [--msg negotiation|icecandidate] [--depth D] \
 [--warmup S] [--duration S] [--rate MSGS_PER_S] [--conns C] [--joined FRACTION] [--hold S] \
 [--server-pid PID] [--src-addrs N] [--concurrency N] [--max-joins N] [--label TEXT] [--threads N]";
 
 fn secs(v: &str) -> Result<Duration> {
-    let s: f64 = v
-        .parse()
-        .with_context(|| format!("not a number of seconds: {v}"))?;
+    let s: f64 = v.parse().with_context(|| format!("not a number of seconds: {v}"))?;
     if !(0.0..=3600.0).contains(&s) {
         bail!("seconds out of range: {v}");
     }
@@ -164,10 +161,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Opts> {
             Some(v) => v,
             None => it.next().ok_or_else(|| anyhow!("{key} needs a value"))?,
         };
-        let num = |v: &str| -> Result<usize> {
-            v.parse::<usize>()
-                .with_context(|| format!("{key}: not a count: {v}"))
-        };
+        let num = |v: &str| -> Result<usize> { v.parse::<usize>().with_context(|| format!("{key}: not a count: {v}")) };
         match key.as_str() {
             "--addr" => o.addr = v.parse().with_context(|| format!("--addr: {v}"))?,
             "--mode" => {
@@ -419,9 +413,7 @@ impl Tpl {
             "42{}",
             serde_json::to_string(&json!([event, payload])).expect("serializable")
         );
-        let (pre, post) = text
-            .split_once(LG_PLACEHOLDER)
-            .expect("template without placeholder");
+        let (pre, post) = text.split_once(LG_PLACEHOLDER).expect("template without placeholder");
         Tpl {
             pre: format!("{pre}["),
             post: format!("]{post}"),
@@ -554,10 +546,7 @@ impl Conn {
     }
 
     async fn connect_inner(o: &Opts, src_addrs: usize) -> Result<Conn> {
-        let url = format!(
-            "ws://{}/socket.io/?EIO={}&transport=websocket",
-            o.addr, o.eio
-        );
+        let url = format!("ws://{}/socket.io/?EIO={}&transport=websocket", o.addr, o.eio);
         let sock = TcpSocket::new_v4()?;
         if src_addrs > 1 {
             let n = NEXT_SRC.fetch_add(1, Relaxed) % src_addrs;
@@ -627,12 +616,7 @@ impl Conn {
         let (tx, rx) = mpsc::unbounded_channel();
         let (ctl_tx, ctl) = mpsc::unbounded_channel();
         let sh = Arc::new(Shared::default());
-        let w = tokio::spawn(writer(
-            sink,
-            rx,
-            (o.eio == 3).then_some(ping_interval),
-            sh.clone(),
-        ));
+        let w = tokio::spawn(writer(sink, rx, (o.eio == 3).then_some(ping_interval), sh.clone()));
         let r = tokio::spawn(reader(stream, tx.clone(), ctl_tx, sh.clone(), o.eio));
         Ok(Conn {
             tx,
@@ -770,15 +754,8 @@ fn on_frame(
         Some(b'1') => return false,
         Some(b'4') => match b.get(1) {
             Some(b'2') => {
-                let name = t
-                    .get(4..)
-                    .and_then(|r| r.split_once('"'))
-                    .map(|(n, _)| n)
-                    .unwrap_or("");
-                if matches!(
-                    name,
-                    "negotiation" | "icecandidate" | "mic-toggle" | "ring" | "answer"
-                ) {
+                let name = t.get(4..).and_then(|r| r.split_once('"')).map(|(n, _)| n).unwrap_or("");
+                if matches!(name, "negotiation" | "icecandidate" | "mic-toggle" | "ring" | "answer") {
                     let hot = sh.hot.read().unwrap().clone();
                     if let Some(hot) = hot {
                         on_hot(name, t, &hot, sh, tx);
@@ -996,8 +973,7 @@ async fn make_workspaces(o: &Opts, w: usize, k: usize, src: usize) -> Result<Vec
 async fn measure(run: &Run, o: &Opts) -> (Option<f64>, Option<f64>, f64) {
     let start = now_us() + o.warmup.as_micros() as u64;
     run.win_start.store(start, Relaxed);
-    run.win_end
-        .store(start + o.duration.as_micros() as u64, Relaxed);
+    run.win_end.store(start + o.duration.as_micros() as u64, Relaxed);
     tokio::time::sleep(o.warmup).await;
     let cpu = CpuWindow::start(o.server_pid);
     let t = Instant::now();
@@ -1033,8 +1009,7 @@ fn hist_of(members: &[&Member]) -> Hist {
 }
 
 fn round1(v: Option<f64>) -> Value {
-    v.map(|x| json!((x * 10.0).round() / 10.0))
-        .unwrap_or(Value::Null)
+    v.map(|x| json!((x * 10.0).round() / 10.0)).unwrap_or(Value::Null)
 }
 
 /// Runs closed-loop (or open-loop at `rate`) senders over `flat`, where
@@ -1399,16 +1374,8 @@ async fn run_idle(o: &Opts) -> Result<Value> {
         plain.push(r??);
     }
     let connect_s = t.elapsed().as_secs_f64();
-    let all: Vec<&Conn> = groups
-        .iter()
-        .flatten()
-        .map(|m| &m.conn)
-        .chain(plain.iter())
-        .collect();
-    let ping = all
-        .first()
-        .map(|c| c.ping_interval)
-        .unwrap_or(Duration::from_secs(25));
+    let all: Vec<&Conn> = groups.iter().flatten().map(|m| &m.conn).chain(plain.iter()).collect();
+    let ping = all.first().map(|c| c.ping_interval).unwrap_or(Duration::from_secs(25));
     let rss1 = pid.and_then(rss_kib);
     let hold = o.hold.unwrap_or(ping * 2 + Duration::from_secs(2));
     let cpu = CpuWindow::start(pid);
@@ -1518,8 +1485,14 @@ pub fn summary(r: &Value) -> String {
         ),
         Some("idle") => format!(
             "{head}: {} sockets ({} joined) held {} s: {} alive, all up: {}; server RSS {} → {} KiB = {} B/socket",
-            r["conns"], r["joined"], r["hold_s"], r["alive"], r["all_up"],
-            r["rss_before_kib"], r["rss_after_kib"], r["rss_bytes_per_conn"]
+            r["conns"],
+            r["joined"],
+            r["hold_s"],
+            r["alive"],
+            r["all_up"],
+            r["rss_before_kib"],
+            r["rss_after_kib"],
+            r["rss_bytes_per_conn"]
         ),
         _ => head,
     }
@@ -1545,10 +1518,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     // Hard bound on the whole run, whatever the mode.
-    let limit = opts.warmup * 3
-        + opts.duration * 3
-        + opts.hold.unwrap_or_default()
-        + Duration::from_secs(600);
+    let limit = opts.warmup * 3 + opts.duration * 3 + opts.hold.unwrap_or_default() + Duration::from_secs(600);
     match rt.block_on(async { tokio::time::timeout(limit, run(&opts)).await }) {
         Ok(Ok(report)) => {
             use std::io::Write;

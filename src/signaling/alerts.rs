@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use serde_json::json;
 use socketioxide::extract::SocketRef;
 
+use crate::limits;
+
 pub const NOT_AN_OBJECT: &str = "Invalid request: the payload must be an object.";
 pub const BAD_WORKSPACE_ID: &str = "Please provide a valid workspace ID.";
 pub const BAD_ATTENDEE_ID: &str = "Please provide a valid attendee ID.";
@@ -58,6 +60,10 @@ impl Rejection {
             OWNER_CANNOT_BE_KICKED => "owner_cannot_be_kicked",
             BUSY => "busy",
             STORAGE_FAILED => "storage_failed",
+            limits::PIN_LOCKED => "pin_locked",
+            limits::CREATE_LIMIT => "create_limit",
+            limits::LIVE_LIMIT => "live_limit",
+            limits::RATE_LIMITED => "rate_limited",
             _ => "invalid_request",
         }
     }

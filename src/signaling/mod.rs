@@ -23,13 +23,16 @@ use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 
+use dashmap::DashMap;
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{Event, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::handler::{FromMessageParts, MessageHandler, Value as CoreValue};
+use socketioxide::socket::Sid;
 use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 pub use alerts::Rejection;
 use guard::{Member, Rule};
@@ -52,7 +55,13 @@ enum Incoming {
 
 /// Registers the root namespace. Must run before the server starts serving.
 pub fn register(io: &SocketIo, app: Arc<App>) {
-    io.ns("/", Connect(app));
+    io.ns(
+        "/",
+        Connect {
+            app,
+            connecting: Arc::new(DashMap::new()),
+        },
+    );
 }
 
 /// The namespace's connect handler. Its work runs in the middleware step,
@@ -60,22 +69,47 @@ pub fn register(io: &SocketIo, app: Arc<App>) {
 /// connect handler runs in a task of its own, after the client may already
 /// have sent its first event (the library sends `iceservers` at once), and
 /// an event that arrives before the handlers are registered is lost.
+///
+/// The socket only counts as connected (emits succeed) once socketioxide has
+/// sent the connect reply, after the middleware; `call` runs then and
+/// releases the socket's event loop, which holds queued events until it does.
 #[derive(Clone)]
-struct Connect(Arc<App>);
+struct Connect {
+    app: Arc<App>,
+    connecting: Arc<DashMap<Sid, oneshot::Sender<()>>>,
+}
+
+/// How long a socket's event loop waits for the connect to complete.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 type MiddlewareFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Box<dyn Display + Send>>> + Send + 'a>>;
 
 impl ConnectHandler<LocalAdapter, Connect> for Connect {
-    fn call(&self, _: Arc<Socket>, _: Option<CoreValue>) {}
+    fn call(&self, socket: Arc<Socket>, _: Option<CoreValue>) {
+        if let Some((_, connected)) = self.connecting.remove(&socket.id) {
+            let _ = connected.send(());
+        }
+    }
 
     fn call_middleware<'a>(&'a self, socket: Arc<Socket>, _: &'a Option<CoreValue>) -> MiddlewareFuture<'a> {
-        let accepted = on_connect(SocketRef::from(socket), self.0.clone());
+        let (connected, ready) = oneshot::channel();
+        let accepted = on_connect(SocketRef::from(socket.clone()), self.app.clone(), ready);
+        if accepted.is_ok() {
+            self.connecting.insert(socket.id, connected);
+            let connecting = self.connecting.clone();
+            let sid = socket.id;
+            // If the connect reply never goes out, `call` never runs: forget the socket.
+            tokio::spawn(async move {
+                tokio::time::sleep(CONNECT_TIMEOUT).await;
+                connecting.remove(&sid);
+            });
+        }
         Box::pin(std::future::ready(accepted))
     }
 }
 
 /// Sets the socket up, or refuses it (the client gets a connect error).
-fn on_connect(socket: SocketRef, app: Arc<App>) -> Result<(), Box<dyn Display + Send>> {
+fn on_connect(socket: SocketRef, app: Arc<App>, ready: oneshot::Receiver<()>) -> Result<(), Box<dyn Display + Send>> {
     let ip = peer_ip(&socket, &app);
     tracing::debug!(sid = %socket.id, %ip, protocol = ?socket.protocol(), transport = ?socket.transport_type(), "connected");
     let Some(slot) = app.limits.connect(ip) else {
@@ -92,7 +126,11 @@ fn on_connect(socket: SocketRef, app: Arc<App>) -> Result<(), Box<dyn Display + 
             let _ = tx.send(Incoming::Disconnected).await;
         }
     });
-    tokio::spawn(event_loop(socket, app, session, rx));
+    tokio::spawn(async move {
+        if ready.await.is_ok() {
+            event_loop(socket, app, session, rx).await;
+        }
+    });
     Ok(())
 }
 

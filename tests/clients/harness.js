@@ -151,7 +151,7 @@ function takeViolations() {
 
 // Installs the event recorder on a socket.
 function record(socket, variant, label) {
-  const rec = { entries: [], waiters: [], label, seq: 0 };
+  const rec = { entries: [], waiters: [], label, seq: 0, sids: [], disconnects: [] };
   socket.__rec = rec;
   const push = (event, args) => {
     // PROTOCOL.md: every application event is 42["name", ONE_ARGUMENT], no acks.
@@ -203,7 +203,9 @@ function connect(url, variant, label = 'client', timeoutMs = 10000) {
   const socket = io(url, opts);
   socket.__variant = variant;
   socket.__label = label;
-  record(socket, variant, label);
+  const rec = record(socket, variant, label);
+  socket.on('connect', () => rec.sids.push(socket.id));
+  socket.on('disconnect', (reason) => rec.disconnects.push(`${new Date().toISOString()} ${reason}`));
   return new Promise((resolve, reject) => {
     let lastErr = null;
     const onErr = (e) => { lastErr = e; };
@@ -242,7 +244,8 @@ function nextEntry(socket, event = null, { since = 0, timeout = DEFAULT_TIMEOUT 
       if (i >= 0) rec.waiters.splice(i, 1);
       const recent = rec.entries.filter((e) => e.seq >= since).slice(-10);
       reject(new Error(`${rec.label} (sid ${socket.id}): timed out after ${timeout} ms waiting for ${event === null ? 'any event' : `'${event}'`}` +
-        `; received since: ${describeEntries(recent)}`));
+        `; received since: ${describeEntries(recent)}` +
+        (rec.disconnects.length ? `; sids ${rec.sids.join(',')}; disconnects: ${rec.disconnects.join(', ')}` : '')));
     }, timeout);
     rec.waiters.push(w);
   });
