@@ -12,5 +12,7 @@ cargo test --release
 cargo build --release --bins
 export WRW_BIN="$PWD/target/release/webrtc-workspaces-server"
 (cd tests/clients && npm test)
+# Suites where elapsed time is part of what is tested run one file at a time.
+(cd tests/clients && node --test --test-concurrency=1 --test-timeout=300000 deploy/ ops/ hostile/)
 (cd tests/browser && npm test)
 echo "all tests passed"
