@@ -28,6 +28,7 @@ use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{Event, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::handler::{FromMessageParts, MessageHandler, Value as CoreValue};
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
@@ -224,6 +225,13 @@ fn metric_name(name: &str) -> &'static str {
     }
 }
 
+/// Emits to a set of sockets; a failure is logged, never the sender's problem.
+async fn send<T: ?Sized + Serialize>(to: BroadcastOperators, event: &str, data: &T) {
+    if let Err(e) = to.emit(event, data).await {
+        tracing::warn!(event, error = %e, "broadcast failed");
+    }
+}
+
 /// The token-checked events and what each requires of its sender.
 #[derive(Clone, Copy, Debug)]
 enum Guarded {
@@ -363,38 +371,17 @@ impl Ctx<'_> {
 
     /// To every socket in the workspace's room except the sender.
     async fn to_room<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        let sent = self
-            .socket
-            .to(presence::workspace_room(workspace))
-            .emit(event, data)
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(event, error = %e, "room broadcast failed");
-        }
+        send(self.socket.to(presence::workspace_room(workspace)), event, data).await;
     }
 
     /// To every socket in the workspace's room, the sender included.
     async fn to_room_and_sender<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        let sent = self
-            .socket
-            .within(presence::workspace_room(workspace))
-            .emit(event, data)
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(event, error = %e, "room broadcast failed");
-        }
+        send(self.socket.within(presence::workspace_room(workspace)), event, data).await;
     }
 
     /// To the sockets of one attendee.
     async fn to_attendee<T: ?Sized + Serialize>(&self, attendee: &AttendeeId, event: &str, data: &T) {
-        let sent = self
-            .socket
-            .within(presence::attendee_room(attendee))
-            .emit(event, data)
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(event, error = %e, "message to attendee failed");
-        }
+        send(self.socket.within(presence::attendee_room(attendee)), event, data).await;
     }
 
     /// Makes every socket of `attendee` leave the workspace's rooms.

@@ -166,7 +166,10 @@ function connect(url, variant = V4_WS, label = 'client', timeoutMs = 10000) {
   const socket = io(url, opts);
   socket.__variant = variant;
   h.record(socket, variant, label);
-  socket.__disconnected = new Promise((resolve) => socket.on('disconnect', (reason) => resolve(reason)));
+  socket.__disconnected = new Promise((resolve) => socket.on('disconnect', (reason) => {
+    socket.__disconnectReason = `${reason} at ${new Date().toISOString()}`;
+    resolve(reason);
+  }));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.close();
@@ -207,7 +210,7 @@ async function nextOf(socket, events, { since = 0, timeout = 5000, after = '' } 
     }
     const left = deadline - Date.now();
     if (left <= 0) {
-      throw new Error(`${rec.label}: timed out after ${timeout} ms waiting for one of ${events.join(',')}${after}; connected=${socket.connected}; got ${JSON.stringify(rec.entries.filter((e) => e.seq >= since).map((e) => [e.event, e.payload])).slice(0, 1500)}`);
+      throw new Error(`${rec.label}: timed out after ${timeout} ms waiting for one of ${events.join(',')}${after}; connected=${socket.connected}${socket.__disconnectReason ? ` (disconnect: ${socket.__disconnectReason})` : ''}; got ${JSON.stringify(rec.entries.filter((e) => e.seq >= since).map((e) => [e.event, e.payload])).slice(0, 1500)}`);
     }
     from = rec.seq;
     const e = await h.nextEntry(socket, null, { since: from, timeout: left }).catch(() => null);

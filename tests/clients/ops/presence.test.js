@@ -134,6 +134,32 @@ describe('presence grace: ghosts', () => {
     assert.deepEqual(list.payload, { attendees: { [w.attendee.id]: w.attendee, [g.attendee.id]: g.attendee } });
   });
 
+  it('reload, then the reloaded socket vanishes too: the grace counts from the last socket gone', async () => {
+    const srv = await start(presence);
+    const owner = await conn(srv, L.V4_WS, 'owner');
+    const w = await L.create(owner, { name: 'twice' });
+    const guest = await conn(srv, L.V2_WS, 'guest');
+    const g = await L.attendOk(guest, w.workspace.token, '', 'twice');
+    await L.waitFor(owner, 'attend');
+
+    const t0 = performance.now();
+    L.vanish(guest);
+    // Reload 800 ms into the grace of the first socket...
+    await L.delay(800);
+    const reloaded = await conn(srv, L.V2_WS, 'reloaded');
+    assert.equal((await L.reAttend(reloaded, session(g))).event, 're-attendance-granted');
+    assert.deepEqual(await L.waitFor(owner, 'attend'), g.attendee);
+    // ...and the reloaded tab is closed as well.
+    const t1 = performance.now();
+    L.vanish(reloaded);
+    const left = await L.waitFor(owner, 'leave', { timeout: GRACE_MS + LEAVE_BOUND_MS });
+    const sinceLast = performance.now() - t1;
+    assert.deepEqual(left, g.attendee);
+    assert.ok(sinceLast >= GRACE_MS - 100,
+      `leave came ${Math.round(sinceLast)} ms after the last socket vanished (${Math.round(performance.now() - t0)} ms after the first): ` +
+      `the attendee had no socket for less than the ${GRACE_MS} ms grace`);
+  });
+
   it('the owner is never removed by the grace', async () => {
     const srv = await start(presence);
     const owner = await conn(srv, L.V2_POLL, 'owner');
@@ -206,14 +232,13 @@ describe('workspace expiry', () => {
     L.vanish(g1);
     L.close(o3);
 
-    // Poll with a wrong PIN: it answers the PIN alert while the workspace
-    // exists and `destroyed` once it is gone, and joins nothing (a join would
-    // make the workspace non-empty again).
-    const prober = await conn(srv, L.V4_WS, 'prober');
-    await L.poll(async () => (await L.attend(prober, w1.workspace.token, 'nope')).event === 'destroyed',
-      { timeout: 10000, every: 100, what: 'the abandoned workspace to expire' });
+    // Poll /health (joining or any token-checked event would bind the poller
+    // to the room and keep the workspace alive).
+    await L.poll(async () => (await L.health(srv)).workspaces === 2,
+      { timeout: 10000, every: 100, what: 'one workspace to expire' });
     const elapsed = performance.now() - t0;
     assert.ok(elapsed >= 900, `expired after ${Math.round(elapsed)} ms, before the 1 s expiry`);
+    const prober = await conn(srv, L.V4_WS, 'prober');
     assert.deepEqual(await L.attend(prober, w1.workspace.token, ''), { event: 'destroyed', payload: {} });
     const owner1 = await conn(srv, L.V2_POLL, 'o1-back');
     assert.deepEqual(await L.reAttend(owner1, session(w1)), { event: 'destroyed', payload: {} });
