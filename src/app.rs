@@ -4,7 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use dashmap::DashMap;
 use socketioxide::SocketIo;
+
+use crate::model::AttendeeId;
 
 use crate::ice::IceServers;
 use crate::limits::Limits;
@@ -21,6 +24,9 @@ pub struct App {
     /// For messages that no socket's own event triggers (presence, expiry).
     pub io: SocketIo,
     pub started: std::time::Instant,
+    /// When each recently disconnected attendee lost its last known socket
+    /// (presence grace bookkeeping; entries go when the grace resolves).
+    pub departures: DashMap<AttendeeId, std::time::Instant>,
     draining: AtomicBool,
 }
 
@@ -37,6 +43,7 @@ impl App {
             limits,
             io,
             started: std::time::Instant::now(),
+            departures: DashMap::new(),
             draining: AtomicBool::new(false),
         }
     }

@@ -111,29 +111,42 @@ impl Session {
 /// ghosts neither linger in attendee lists nor fill workspaces up. The owner
 /// never lapses (the store refuses).
 pub fn disconnected(app: &Arc<App>, sid: Sid, session: Session) {
-    if session.bindings.is_empty() {
-        return;
+    let now = Instant::now();
+    for (workspace, attendee) in session.bindings {
+        app.departures.insert(attendee.clone(), now);
+        tokio::spawn(lapse_after_grace(app.clone(), sid, workspace, attendee, now));
     }
-    let app = app.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(app.settings.presence_grace).await;
-        for (workspace, attendee) in session.bindings {
-            let others = app.io.within(attendee_room(&attendee)).sockets();
-            if others.iter().any(|s| s.id != sid) {
-                continue;
-            }
-            match app.store.lapse_attendee(&workspace, &attendee).await {
-                Ok(Some(gone)) => {
-                    tracing::info!(%workspace, %attendee, "attendee lapsed after its grace period");
-                    if let Err(e) = app.io.to(workspace_room(&workspace)).emit("leave", &gone).await {
-                        tracing::warn!(error = %e, "could not announce a lapsed attendee");
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => tracing::debug!(%workspace, error = %e, "no lapse"),
+}
+
+/// The grace runs from the attendee's *last* socket leaving: a reload that
+/// came back and then vanished again gets a full grace of its own.
+async fn lapse_after_grace(app: Arc<App>, sid: Sid, workspace: WorkspaceId, attendee: AttendeeId, departed: Instant) {
+    let grace = app.settings.presence_grace;
+    let mut deadline = departed + grace;
+    loop {
+        tokio::time::sleep_until(deadline.into()).await;
+        let sockets = app.io.within(attendee_room(&attendee)).sockets();
+        if sockets.iter().any(|s| s.id != sid) {
+            app.departures.remove_if(&attendee, |_, at| *at == departed);
+            return;
+        }
+        let latest = app.departures.get(&attendee).map(|at| *at);
+        match latest {
+            Some(at) if at + grace > deadline => deadline = at + grace,
+            _ => break,
+        }
+    }
+    app.departures.remove(&attendee);
+    match app.store.lapse_attendee(&workspace, &attendee).await {
+        Ok(Some(gone)) => {
+            tracing::info!(%workspace, %attendee, "attendee lapsed after its grace period");
+            if let Err(e) = app.io.to(workspace_room(&workspace)).emit("leave", &gone).await {
+                tracing::warn!(error = %e, "could not announce a lapsed attendee");
             }
         }
-    });
+        Ok(None) => {}
+        Err(e) => tracing::debug!(%workspace, error = %e, "no lapse"),
+    }
 }
 
 /// Deletes workspaces that have had no connected socket for

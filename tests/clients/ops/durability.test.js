@@ -183,6 +183,7 @@ async function burst(srv, { total = 500, socketsN = 8, everyMs = 40, inflight = 
       created.push({ at: performance.now(), pin: String(p.nonce), reply: p });
       if (created.length === killAfter) {
         killedAt = performance.now();
+        srv.expectingExit = true;
         srv.child.kill('SIGKILL');
         resolveKill();
       }
@@ -274,6 +275,7 @@ describe('file store: a corrupt storage file', () => {
       fs.writeFileSync(file, bytes);
       const before = fs.statSync(file);
       const srv = L.spawnServer({ dir, config: { json_storage_file: file }, rustLog: 'info' });
+      srv.expectingExit = true;
       servers.push(srv);
       const { code, signal } = await L.waitExit(srv, 10000, 'refuse to start');
       assert.equal(signal, null);

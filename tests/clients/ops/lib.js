@@ -63,7 +63,7 @@ function spawnServer({ dir = tempDir(), config = {}, secrets = newSecrets(), rus
   let stderr = '';
   const srv = {
     child, dir, secrets, config,
-    url: null, port: null, metricsUrl: null,
+    url: null, port: null, metricsUrl: null, expectingExit: false,
     exited: false, code: null, signal: null,
     stdout: () => stdout,
     stderr: () => stderr,
@@ -72,6 +72,10 @@ function spawnServer({ dir = tempDir(), config = {}, secrets = newSecrets(), rus
     child.on('exit', (code, signal) => {
       srv.exited = true; srv.code = code; srv.signal = signal;
       live.delete(child);
+      if (!srv.expectingExit) {
+        // Not stopped by the test: say so (e.g. another process signalled it).
+        process.stderr.write(`\n[ops] server pid ${child.pid} (${dir}) exited unexpectedly: code ${code}, signal ${signal}; stderr tail:\n${stderr.slice(-1500)}\n`);
+      }
       resolve({ code, signal });
     });
   });
@@ -129,6 +133,7 @@ async function waitExit(srv, timeoutMs, what = 'exit') {
 
 async function kill9(srv) {
   if (srv.exited) return;
+  srv.expectingExit = true;
   srv.child.kill('SIGKILL');
   await waitExit(srv, 5000, 'die on SIGKILL');
 }
@@ -137,6 +142,7 @@ async function kill9(srv) {
 async function destroy(srv, { removeDir = true } = {}) {
   if (!srv) return;
   if (!srv.exited) {
+    srv.expectingExit = true;
     try { srv.child.kill('SIGKILL'); } catch (_) { /* gone */ }
     await waitExit(srv, 5000, 'die on SIGKILL').catch(() => {});
   }

@@ -71,6 +71,7 @@ describe('SIGTERM', () => {
     assert.ok(!before.includes(w.workspace.id), 'the workspace is not on disk before SIGTERM');
 
     const t0 = performance.now();
+    srv.expectingExit = true;
     srv.child.kill('SIGTERM');
     const reasons = await bounded(Promise.all(clients.map((c) => c.__disconnected)), EXIT_BOUND_MS, 'every client sees a disconnect');
     assert.equal(reasons.length, 4);
@@ -99,6 +100,7 @@ describe('SIGTERM', () => {
     const c = await conn(srv, L.V2_WS, 'c');
     await L.create(c, {});
     const t0 = performance.now();
+    srv.expectingExit = true;
     srv.child.kill('SIGTERM');
     await bounded(c.__disconnected, EXIT_BOUND_MS, 'the client sees a disconnect');
     const { code } = await L.waitExit(srv, EXIT_BOUND_MS, 'exit after SIGTERM');
