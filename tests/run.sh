@@ -11,6 +11,7 @@ cargo clippy --release --all-targets --quiet -- -D warnings
 cargo test --release
 cargo build --release --bins
 export WRW_BIN="$PWD/target/release/webrtc-workspaces-server"
+bash tests/npm_start.sh
 (cd tests/clients && npm test)
 # Suites where elapsed time is part of what is tested run one file at a time.
 (cd tests/clients && node --test --test-concurrency=1 --test-timeout=300000 deploy/ ops/ hostile/)
