@@ -67,10 +67,18 @@ async fn main() -> anyhow::Result<()> {
     });
     wait_for_signal().await;
     tracing::info!("shutting down: draining connections and flushing the store");
-    tokio::spawn(async {
-        wait_for_signal().await;
-        eprintln!("second signal: exiting at once");
-        std::process::exit(1);
+    let first = std::time::Instant::now();
+    tokio::spawn(async move {
+        loop {
+            wait_for_signal().await;
+            // The same stop request often arrives twice at once (npm or a
+            // process manager passing it on, plus a group-wide kill); only a
+            // later one means "now".
+            if first.elapsed() > std::time::Duration::from_secs(1) {
+                eprintln!("second signal: exiting at once");
+                std::process::exit(1);
+            }
+        }
     });
     server.shutdown().await.context("shutdown")?;
     tracing::info!("stopped");
