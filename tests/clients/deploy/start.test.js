@@ -161,7 +161,7 @@ test('npm start wrapper: reads .env and config.js.toml from its cwd, serves GET 
 
 test('npm scripts: start and postinstall run the wrappers; WRW_SKIP_BUILD=1 skips the build', { timeout: 30000 }, async (t) => {
   const pkg = JSON.parse(fs.readFileSync(path.join(d.REPO, 'package.json'), 'utf8'));
-  assert.match(pkg.scripts.start, /^(exec )?node scripts/npm-start.js$/);
+  assert.match(pkg.scripts.start, /^(exec )?node scripts\/npm-start\.js$/);
   assert.equal(pkg.scripts.postinstall, 'node scripts/npm-build.js');
   // The install itself (cargo build) is covered by CI; here only its skip switch,
   // with an empty PATH so that no cargo can run whatever the script does.
