@@ -108,12 +108,14 @@ for round in $(seq "$ROUNDS"); do
   for t in $order; do run_one relay-neg-eio4 "$t" "$round" $RELAY --eio 4 --msg negotiation; done
   for t in $order; do run_one relay-ice-eio4 "$t" "$round" $RELAY --eio 4 --msg icecandidate; done
   if [ -z "$OPEN_RATE" ]; then
-    # Half of the slower target's closed-loop throughput: below saturation for both.
+    # A third of the slower target's closed-loop throughput: below saturation for
+    # both (half proved close to saturation for the open-loop pattern of 1000
+    # senders on timers, where p99 turns bimodal).
     OPEN_RATE=$(python3 - "$RESULTS" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 v = [r["msgs_per_s"] for r in rows if r.get("scenario", "").startswith("relay-neg") and "msgs_per_s" in r]
-print(int(max(1000, 0.5 * min(v))) if v else 5000)
+print(int(max(1000, min(v) / 3)) if v else 5000)
 PY
 )
     echo "open-loop offered rate: $OPEN_RATE msgs/s" >&2

@@ -1,229 +1,29 @@
-//! The Socket.IO side: one event loop per socket, the event table, and the
-//! emit helpers handlers share.
-//!
-//! socketioxide runs every async handler in a task of its own, so two events
-//! of one socket could be handled out of order — and WebRTC signaling is
-//! order-sensitive (an ICE candidate must not overtake its offer). So the only
-//! handler registered is a synchronous fallback that queues `(event, payload)`
-//! on the socket's own loop, which handles them one at a time, in order.
+//! The Socket.IO side: the table of events, what each token-checked event
+//! requires of its sender, and the emit helpers handlers share. How a socket
+//! gets here (connect, ordered event loop) is `connection.rs`.
 
 mod alerts;
 mod call;
+mod connection;
 mod guard;
 mod payload;
 mod presence;
 mod relay;
 mod workspace;
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use serde_json::Value;
-use std::fmt::Display;
-use std::future::Future;
-use std::pin::Pin;
-
-use dashmap::DashMap;
-use socketioxide::adapter::{Adapter, LocalAdapter};
-use socketioxide::extract::{Event, SocketRef, TryData};
-use socketioxide::handler::ConnectHandler;
-use socketioxide::handler::{FromMessageParts, MessageHandler, Value as CoreValue};
+use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
-use socketioxide::socket::Sid;
-use socketioxide::socket::Socket;
-use socketioxide::SocketIo;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
 
 pub use alerts::Rejection;
+pub use connection::register;
 use guard::{Member, Rule};
 pub use presence::sweep_expired;
-use presence::{Admission, Session};
+use presence::Session;
 
 use crate::app::App;
-use crate::limits;
 use crate::model::{AttendeeId, WorkspaceId};
-use axum::extract::ConnectInfo;
-use std::net::{IpAddr, SocketAddr};
-
-/// How many events one socket may have waiting before it is told to slow down.
-const QUEUE_DEPTH: usize = 256;
-
-enum Incoming {
-    Event(String, Result<Value, String>),
-    Disconnected,
-}
-
-/// Registers the root namespace. Must run before the server starts serving.
-pub fn register(io: &SocketIo, app: Arc<App>) {
-    io.ns(
-        "/",
-        Connect {
-            app,
-            connecting: Arc::new(DashMap::new()),
-        },
-    );
-}
-
-/// The namespace's connect handler. Its work runs in the middleware step,
-/// which socketioxide awaits before it answers the client's connect: a plain
-/// connect handler runs in a task of its own, after the client may already
-/// have sent its first event (the library sends `iceservers` at once), and
-/// an event that arrives before the handlers are registered is lost.
-///
-/// The socket only counts as connected (emits succeed) once socketioxide has
-/// sent the connect reply, after the middleware; `call` runs then and
-/// releases the socket's event loop, which holds queued events until it does.
-#[derive(Clone)]
-struct Connect {
-    app: Arc<App>,
-    connecting: Arc<DashMap<Sid, oneshot::Sender<()>>>,
-}
-
-/// How long a socket's event loop waits for the connect to complete.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-type MiddlewareFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Box<dyn Display + Send>>> + Send + 'a>>;
-
-impl ConnectHandler<LocalAdapter, Connect> for Connect {
-    fn call(&self, socket: Arc<Socket>, _: Option<CoreValue>) {
-        if let Some((_, connected)) = self.connecting.remove(&socket.id) {
-            let _ = connected.send(());
-        }
-    }
-
-    fn call_middleware<'a>(&'a self, socket: Arc<Socket>, _: &'a Option<CoreValue>) -> MiddlewareFuture<'a> {
-        let (connected, ready) = oneshot::channel();
-        let accepted = on_connect(SocketRef::from(socket.clone()), self.app.clone(), ready);
-        if accepted.is_ok() {
-            self.connecting.insert(socket.id, connected);
-            let connecting = self.connecting.clone();
-            let sid = socket.id;
-            // If the connect reply never goes out, `call` never runs: forget the socket.
-            tokio::spawn(async move {
-                tokio::time::sleep(CONNECT_TIMEOUT).await;
-                connecting.remove(&sid);
-            });
-        }
-        Box::pin(std::future::ready(accepted))
-    }
-}
-
-/// Sets the socket up, or refuses it (the client gets a connect error).
-fn on_connect(socket: SocketRef, app: Arc<App>, ready: oneshot::Receiver<()>) -> Result<(), Box<dyn Display + Send>> {
-    let ip = peer_ip(&socket, &app);
-    tracing::debug!(sid = %socket.id, %ip, protocol = ?socket.protocol(), transport = ?socket.transport_type(), "connected");
-    let Some(slot) = app.limits.connect(ip) else {
-        tracing::info!(%ip, "connection refused: too many connections from this address");
-        metrics::counter!("wrw_connections_refused_total").increment(1);
-        return Err(Box::new(limits::TOO_MANY_CONNECTIONS));
-    };
-    let session = Session::new(ip, slot, &app.settings.limits);
-    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-    socket.on_fallback(Enqueue(tx.clone()));
-    socket.on_disconnect(move || {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(Incoming::Disconnected).await;
-        }
-    });
-    tokio::spawn(async move {
-        if ready.await.is_ok() {
-            event_loop(socket, app, session, rx).await;
-        }
-    });
-    Ok(())
-}
-
-/// The client's address: the TCP peer, or X-Forwarded-For behind a trusted proxy.
-fn peer_ip(socket: &SocketRef, app: &App) -> IpAddr {
-    let parts = socket.req_parts();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let forwarded = parts.headers.get("x-forwarded-for").and_then(|h| h.to_str().ok());
-    limits::client_ip(peer, forwarded, &app.settings.limits.trusted_proxies)
-}
-
-/// The socket's only message handler. socketioxide calls it synchronously, in
-/// arrival order, for every event; it only decodes and queues.
-struct Enqueue(mpsc::Sender<Incoming>);
-
-impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
-    fn call(&self, s: Arc<Socket<A>>, mut v: CoreValue, ack_id: Option<i64>) {
-        let name = match Event::from_message_parts(&s, &mut v, &ack_id) {
-            Ok(Event(name)) => name,
-            Err(e) => {
-                tracing::debug!(sid = %s.id, error = %e, "event without a name ignored");
-                return;
-            }
-        };
-        let TryData(data) = match TryData::<Value>::from_message_parts(&s, &mut v, &ack_id) {
-            Ok(data) => data,
-            Err(never) => match never {},
-        };
-        let data = data.map_err(|e| e.to_string());
-        if self.0.try_send(Incoming::Event(name, data)).is_err() {
-            if let Err(e) = s.emit("alert", alerts::BUSY) {
-                tracing::debug!(sid = %s.id, error = %e, "could not tell a flooding socket to slow down");
-            }
-        }
-    }
-}
-
-async fn event_loop(socket: SocketRef, app: Arc<App>, mut session: Session, mut rx: mpsc::Receiver<Incoming>) {
-    while let Some(incoming) = rx.recv().await {
-        let Incoming::Event(name, data) = incoming else {
-            break;
-        };
-        match session.admit(&app.settings.limits) {
-            Admission::Run => {}
-            Admission::Refused => {
-                Rejection::alert(limits::RATE_LIMITED).send_to(&socket);
-                continue;
-            }
-            Admission::Disconnect => {
-                tracing::info!(sid = %socket.id, ip = %session.ip, "disconnected: kept flooding past the event rate");
-                let _ = socket.clone().disconnect();
-                continue;
-            }
-        }
-        tracing::trace!(sid = %socket.id, event = %name, payload = ?data, "event");
-        let mut ctx = Ctx {
-            app: &app,
-            socket: &socket,
-            session: &mut session,
-        };
-        let outcome = match ctx.handle(&name, data).await {
-            Ok(()) => "ok",
-            Err(rejection) => {
-                tracing::debug!(sid = %socket.id, event = %name, ?rejection, "event refused");
-                rejection.send_to(&socket);
-                match rejection {
-                    Rejection::Destroyed => "destroyed",
-                    Rejection::Full => "full",
-                    Rejection::Alert(_) => "alert",
-                }
-            }
-        };
-        metrics::counter!("wrw_events_total", "event" => metric_name(&name), "outcome" => outcome).increment(1);
-    }
-    tracing::debug!(sid = %socket.id, "event loop ended");
-    presence::disconnected(&app, socket.id, session);
-}
-
-/// The event name as a metrics label: known names only, so a client cannot
-/// grow the label set.
-fn metric_name(name: &str) -> &'static str {
-    match name {
-        "iceservers" => "iceservers",
-        "create" => "create",
-        "attend" => "attend",
-        other => Guarded::from_name(other).map(Guarded::name).unwrap_or("unknown"),
-    }
-}
 
 /// Emits to a set of sockets; a failure is logged, never the sender's problem.
 async fn send<T: ?Sized + Serialize>(to: BroadcastOperators, event: &str, data: &T) {
