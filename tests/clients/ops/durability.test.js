@@ -12,35 +12,9 @@ const L = require('./lib.js');
 
 const WRONG_PIN = 'This workspace is protected with a PIN. Wrong PIN provided.';
 
-let servers = [];
-let sockets = [];
-let dirs = [];
-afterEach(async () => {
-  for (const s of sockets) L.close(s);
-  sockets = [];
-  for (const srv of servers) await L.destroy(srv, { removeDir: false });
-  servers = [];
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
+const T = L.tracked(afterEach, { removeDir: false });
+const { servers, dirs, start, conn, closeAll } = T;
 
-async function start(opts) {
-  const srv = L.spawnServer(opts);
-  servers.push(srv);
-  await srv.ready;
-  return srv;
-}
-
-async function conn(srv, variant, label) {
-  const s = await L.connect(srv.url, variant, label);
-  sockets.push(s);
-  return s;
-}
-
-function closeAll() {
-  for (const s of sockets) L.close(s);
-  sockets = [];
-}
 
 function readFileText(file) {
   try { return fs.readFileSync(file, 'utf8'); } catch (e) { if (e.code === 'ENOENT') return ''; throw e; }

@@ -333,7 +333,40 @@ function delay(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+// Per-test bookkeeping the ops suites share: servers and sockets a test
+// started are closed after it, and `dirs` it registered are removed.
+function tracked(afterEach, { removeDir = true } = {}) {
+  const servers = [];
+  const sockets = [];
+  const dirs = [];
+  const closeAll = () => {
+    for (const s of sockets.splice(0)) close(s);
+  };
+  afterEach(async () => {
+    closeAll();
+    for (const srv of servers.splice(0)) await destroy(srv, { removeDir });
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    servers,
+    dirs,
+    closeAll,
+    async start(opts) {
+      const srv = spawnServer(opts);
+      servers.push(srv);
+      await srv.ready;
+      return srv;
+    },
+    async conn(srv, variant, label) {
+      const s = await connect(srv.url, variant, label);
+      sockets.push(s);
+      return s;
+    },
+  };
+}
+
 module.exports = {
+  tracked,
   BASE_CONFIG, toml, tempDir, newSecrets, spawnServer, startServer, waitExit, kill9, destroy,
   V4_WS, V4_POLL, V2_WS, V2_POLL, connect, vanish, close, nextOf, request, create, attend, attendOk,
   reAttendPayload, reAttend, get, health, parseProm, metric, scrape, poll, delay,

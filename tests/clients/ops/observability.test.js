@@ -5,27 +5,9 @@ const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const L = require('./lib.js');
 
-let servers = [];
-let sockets = [];
-afterEach(async () => {
-  for (const s of sockets) L.close(s);
-  sockets = [];
-  for (const srv of servers) await L.destroy(srv);
-  servers = [];
-});
-
-async function start(config = {}, rustLog) {
-  const srv = L.spawnServer({ config, rustLog });
-  servers.push(srv);
-  await srv.ready;
-  return srv;
-}
-
-async function conn(srv, variant, label) {
-  const s = await L.connect(srv.url, variant, label);
-  sockets.push(s);
-  return s;
-}
+const T = L.tracked(afterEach);
+const start = (config = {}, rustLog) => T.start({ config, rustLog });
+const conn = T.conn;
 
 function socketCounts(samples) {
   const c = {};

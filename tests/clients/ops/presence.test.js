@@ -12,27 +12,9 @@ const GRACE_MS = 1500;
 const LEAVE_BOUND_MS = 3000;
 const NO_ACCESS = 'Invalid access token. Access is not allowed.';
 
-let servers = [];
-let sockets = [];
-afterEach(async () => {
-  for (const s of sockets) L.close(s);
-  sockets = [];
-  for (const srv of servers) await L.destroy(srv);
-  servers = [];
-});
-
-async function start(config) {
-  const srv = L.spawnServer({ config });
-  servers.push(srv);
-  await srv.ready;
-  return srv;
-}
-
-async function conn(srv, variant, label) {
-  const s = await L.connect(srv.url, variant, label);
-  sockets.push(s);
-  return s;
-}
+const T = L.tracked(afterEach);
+const start = (config) => T.start({ config });
+const conn = T.conn;
 
 function session(reply) {
   return { workspace: reply.workspace, attendee: reply.attendee, accessToken: reply.accessToken };

@@ -12,30 +12,7 @@ const L = require('./lib.js');
 
 const EXIT_BOUND_MS = 8000;
 
-let servers = [];
-let sockets = [];
-let dirs = [];
-afterEach(async () => {
-  for (const s of sockets) L.close(s);
-  sockets = [];
-  for (const srv of servers) await L.destroy(srv, { removeDir: false });
-  servers = [];
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
-
-async function start(opts) {
-  const srv = L.spawnServer(opts);
-  servers.push(srv);
-  await srv.ready;
-  return srv;
-}
-
-async function conn(srv, variant, label) {
-  const s = await L.connect(srv.url, variant, label);
-  sockets.push(s);
-  return s;
-}
+const { dirs, start, conn } = L.tracked(afterEach, { removeDir: false });
 
 async function bounded(promise, ms, what) {
   let t;
