@@ -15,37 +15,17 @@ const h = require('../harness.js');
 
 const READY_TIMEOUT = 15000;
 
+// The contract's alert texts (suite.js), plus the limits' own.
 const TEXT = {
-  PAYLOAD: 'Invalid request: the payload must be an object.',
-  WSID: 'Please provide a valid workspace ID.',
-  ATTID: 'Please provide a valid attendee ID.',
-  NOACCESS: 'Invalid access token. Access is not allowed.',
-  BADTOKEN: 'Please provide a valid workspace token.',
-  UNAUTH: 'Unauthorized operation. Abort.',
-  NOTMEMBER: 'The attendee is not a member of this workspace.',
-  MESSAGE: 'Invalid request: message must be an object.',
-  OWNERLEAVE: 'Workspace owner cannot leave. Only shutdown is allowed.',
-  OWNERKICK: 'Workspace owner cannot be kicked out of workspace.',
-  WSOBJ: 'Invalid request: workspace must be an object.',
-  ATTOBJ: 'Invalid request: attendee must be an object.',
-  WSTOKEN: 'Please provide a valid workspace access token.',
-  PIN: 'This workspace is protected with a PIN. Wrong PIN provided.',
+  ...require('../suite.js').TEXT,
   PIN_LOCKED: 'Too many wrong PINs. Please wait a minute before trying again.',
   CREATE_LIMIT: 'Too many workspaces created from your address. Please try again later.',
   LIVE_LIMIT: 'The server has reached its workspace limit. Please try again later.',
   RATE_LIMITED: 'Too many events; slow down.',
   TOO_MANY_CONNECTIONS: 'Too many connections from your address.',
-  str: (field) => `Invalid request: ${field} must be a string.`,
 };
 
-const BASE_CONFIG = {
-  host: '127.0.0.1',
-  untitled_workspace: 'Untitled',
-  default_workspace_avatar: 'ws.png',
-  anonymous_attendee: 'Anonymous',
-  default_attendee_avatar: 'att.png',
-  max_capacity_of_workspace: 4,
-};
+const BASE_CONFIG = h.CONFIG;
 
 function tomlValue(v) {
   if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;

@@ -16,14 +16,8 @@ const h = require('../harness.js');
 
 const READY_TIMEOUT = 15000;
 
-const BASE_CONFIG = {
-  host: '127.0.0.1',
-  untitled_workspace: 'Untitled',
-  default_workspace_avatar: 'ws.png',
-  anonymous_attendee: 'Anonymous',
-  default_attendee_avatar: 'att.png',
-  max_capacity_of_workspace: 4,
-};
+// The same base config as the protocol suites (tests/CONTRACT.md).
+const BASE_CONFIG = h.CONFIG;
 
 function toml(config) {
   return Object.entries(config).map(([k, v]) => {
