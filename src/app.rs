@@ -13,11 +13,15 @@ use crate::ice::IceServers;
 use crate::limits::Limits;
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::tokens::Tokens;
+use crate::tokens::{OriginalVerifier, Tokens};
 
 pub struct App {
     pub settings: Settings,
     pub tokens: Tokens,
+    /// Accept tokens the original server signed (`legacy_tokens`, resolved at start).
+    pub legacy_tokens: bool,
+    /// Checks the original's bcrypt hashes (its tokens, imported workspaces' PINs).
+    pub original: OriginalVerifier,
     pub store: Arc<dyn Store>,
     pub ice: IceServers,
     pub limits: Limits,
@@ -31,13 +35,15 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(settings: Settings, store: Arc<dyn Store>, io: SocketIo) -> App {
+    pub fn new(settings: Settings, store: Arc<dyn Store>, io: SocketIo, legacy_tokens: bool) -> App {
         let tokens = Tokens::new(&settings.secrets.jwt, &settings.secrets.salt, &settings.token_delimiter);
         let ice = IceServers::from_settings(&settings);
         let limits = Limits::new(settings.limits.clone());
         App {
             settings,
             tokens,
+            legacy_tokens,
+            original: OriginalVerifier::default(),
             store,
             ice,
             limits,

@@ -118,10 +118,18 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         Some(files) => Some(Arc::new(Tls::new(files)?)),
         None => None,
     };
-    let store: Arc<dyn Store> = match &settings.json_storage_file {
-        Some(path) => Arc::new(FileStore::open(path, settings.flush_window)?),
-        None => Arc::new(MemoryStore::new()),
+    let (store, imported_from_original): (Arc<dyn Store>, bool) = match &settings.json_storage_file {
+        Some(path) => {
+            let file = FileStore::open(path, settings.flush_window, settings.workspace_id_len)?;
+            let imported = file.imported_from_original();
+            (Arc::new(file), imported)
+        }
+        None => (Arc::new(MemoryStore::new()), false),
     };
+    let legacy_tokens = settings.legacy_tokens.enabled(imported_from_original);
+    if legacy_tokens {
+        tracing::info!("tokens signed by the original server are accepted (legacy_tokens); grants hand out ours");
+    }
     let (listener, addr) = bind(SocketAddr::new(settings.host, settings.port)).await?;
     let metrics_listener = match settings.metrics {
         MetricsEndpoint::Separate(a) => Some(bind(a).await?),
@@ -136,7 +144,7 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         .ws_max_message_size(max_payload as usize)
         .ws_max_frame_size(max_payload as usize)
         .build_layer();
-    let app = Arc::new(App::new(settings, store, io.clone()));
+    let app = Arc::new(App::new(settings, store, io.clone(), legacy_tokens));
     signaling::register(&io, app.clone());
 
     let (stop, _) = watch::channel(false);

@@ -81,7 +81,52 @@ pub struct Attendee {
     pub avatar: String,
 }
 
-/// A workspace as stored. `pin_check` is the keyed hash of the PIN, never the PIN.
+/// How a workspace's PIN is checked. Never the PIN itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PinCheckRepr", into = "PinCheckRepr")]
+pub enum PinCheck {
+    /// HMAC-SHA-256 keyed with `SALT_STRING` (hex), compared in constant time.
+    Keyed(String),
+    /// Imported from the original server, which kept no check value: the PIN
+    /// is checked against the bcrypt hash inside the workspace's stored token
+    /// until the first correct PIN replaces this with `Keyed`.
+    InOriginalToken,
+}
+
+/// The stored form: a plain string as before (files written by earlier
+/// versions load unchanged), or a marker object for the imported case.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum PinCheckRepr {
+    Keyed(String),
+    Marker { in_original_token: bool },
+}
+
+impl TryFrom<PinCheckRepr> for PinCheck {
+    type Error = &'static str;
+    fn try_from(r: PinCheckRepr) -> Result<PinCheck, &'static str> {
+        match r {
+            PinCheckRepr::Keyed(hex) => Ok(PinCheck::Keyed(hex)),
+            PinCheckRepr::Marker {
+                in_original_token: true,
+            } => Ok(PinCheck::InOriginalToken),
+            PinCheckRepr::Marker { .. } => Err("pin_check: in_original_token must be true"),
+        }
+    }
+}
+
+impl From<PinCheck> for PinCheckRepr {
+    fn from(p: PinCheck) -> PinCheckRepr {
+        match p {
+            PinCheck::Keyed(hex) => PinCheckRepr::Keyed(hex),
+            PinCheck::InOriginalToken => PinCheckRepr::Marker {
+                in_original_token: true,
+            },
+        }
+    }
+}
+
+/// A workspace as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Workspace {
     pub id: WorkspaceId,
@@ -90,7 +135,7 @@ pub struct Workspace {
     pub owner: AttendeeId,
     pub created: u64,
     pub token: String,
-    pub pin_check: String,
+    pub pin_check: PinCheck,
     pub attendees: BTreeMap<AttendeeId, Attendee>,
     /// What the last `ring` carried as `workspace.call` (the library sends none, so usually null).
     pub call: serde_json::Value,

@@ -105,6 +105,7 @@ pub struct Settings {
     pub ice_servers: Vec<String>,
     pub public_dir: PathBuf,
     pub flush_window: Duration,
+    pub legacy_tokens: LegacyTokens,
     pub presence_grace: Duration,
     pub workspace_expiry: Duration,
     pub metrics: MetricsEndpoint,
@@ -172,6 +173,26 @@ pub enum MetricsEndpoint {
     Off,
 }
 
+/// Whether tokens signed by the original Node server are accepted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LegacyTokens {
+    /// On when the store was imported from the original's file.
+    Auto,
+    On,
+    Off,
+}
+
+impl LegacyTokens {
+    /// The decision, given whether the store began as the original's file.
+    pub fn enabled(self, imported_from_original: bool) -> bool {
+        match self {
+            LegacyTokens::Auto => imported_from_original,
+            LegacyTokens::On => true,
+            LegacyTokens::Off => false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LogFormat {
     Text,
@@ -200,6 +221,7 @@ struct ConfigFile {
     ice_servers: Option<Vec<String>>,
     public_dir: Option<String>,
     flush_window_ms: Option<i64>,
+    legacy_tokens: Option<String>,
     presence_grace_secs: Option<f64>,
     workspace_expiry_secs: Option<f64>,
     metrics_address: Option<String>,
@@ -502,6 +524,17 @@ impl Settings {
                 ))
             }
         };
+        let legacy_tokens = match file.legacy_tokens.as_deref() {
+            None | Some("auto") => LegacyTokens::Auto,
+            Some("on") => LegacyTokens::On,
+            Some("off") => LegacyTokens::Off,
+            Some(other) => {
+                return Err(invalid(
+                    "legacy_tokens",
+                    format!("expected \"auto\", \"on\" or \"off\", got {other:?}"),
+                ))
+            }
+        };
         let ping_interval = ranged("ping_interval_secs", file.ping_interval_secs, 25, 1, 3600)?;
         let ping_timeout = ranged("ping_timeout_secs", file.ping_timeout_secs, 12, 1, 3600)?;
 
@@ -515,14 +548,11 @@ impl Settings {
             twilio,
             token_delimiter: non_empty("tokenDelimiter", file.tokenDelimiter, ":")?,
             workspace_id_len: ranged("WORKSPACE_ID_LEN", file.WORKSPACE_ID_LEN, 10, 6, 64)? as usize,
-            untitled_workspace: non_empty("untitled_workspace", file.untitled_workspace, "Untitled workspace")?,
-            default_workspace_avatar: file
-                .default_workspace_avatar
-                .unwrap_or_else(|| "images/workspace.png".into()),
-            anonymous_attendee: non_empty("anonymous_attendee", file.anonymous_attendee, "Anonymous")?,
-            default_attendee_avatar: file
-                .default_attendee_avatar
-                .unwrap_or_else(|| "images/attendee.png".into()),
+            // The original `config.js`'s defaults.
+            untitled_workspace: non_empty("untitled_workspace", file.untitled_workspace, "Untitled Workspace")?,
+            default_workspace_avatar: file.default_workspace_avatar.unwrap_or_default(),
+            anonymous_attendee: non_empty("anonymous_attendee", file.anonymous_attendee, "Anonymous Attendee")?,
+            default_attendee_avatar: file.default_attendee_avatar.unwrap_or_default(),
             json_storage_file: file.json_storage_file.filter(|s| !s.is_empty()).map(PathBuf::from),
             max_capacity_of_workspace: ranged(
                 "max_capacity_of_workspace",
@@ -537,7 +567,8 @@ impl Settings {
             ping_timeout: Duration::from_secs(ping_timeout as u64),
             ice_servers,
             public_dir: PathBuf::from(file.public_dir.unwrap_or_else(|| "public".into())),
-            flush_window: Duration::from_millis(ranged("flush_window_ms", file.flush_window_ms, 100, 0, 60_000)? as u64),
+            flush_window: Duration::from_millis(ranged("flush_window_ms", file.flush_window_ms, 0, 0, 60_000)? as u64),
+            legacy_tokens,
             presence_grace: seconds("presence_grace_secs", file.presence_grace_secs, 60.0)?,
             workspace_expiry: seconds("workspace_expiry_secs", file.workspace_expiry_secs, 86_400.0)?,
             metrics,
@@ -621,11 +652,27 @@ mod tests {
         assert_eq!(s.ping_timeout, Duration::from_secs(12));
         assert_eq!(s.max_payload_bytes, 1_000_000);
         assert_eq!(s.cors_origins, CorsOrigins::Any);
-        assert_eq!(s.flush_window, Duration::from_millis(100));
+        assert_eq!(s.flush_window, Duration::ZERO);
         assert_eq!(s.presence_grace, Duration::from_secs(60));
         assert_eq!(s.workspace_expiry, Duration::from_secs(86_400));
         assert_eq!(s.metrics, MetricsEndpoint::SamePort);
         assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.legacy_tokens, LegacyTokens::Auto);
+        // The original config.js's defaults.
+        assert_eq!(s.untitled_workspace, "Untitled Workspace");
+        assert_eq!(s.anonymous_attendee, "Anonymous Attendee");
+        assert_eq!(s.default_workspace_avatar, "");
+        assert_eq!(s.default_attendee_avatar, "");
+    }
+
+    #[test]
+    fn legacy_tokens_takes_auto_on_off_only() {
+        let s =
+            |v: &str| Settings::from_sources(&env(&[]), Some(("config.js.toml", &format!("legacy_tokens = \"{v}\""))));
+        assert_eq!(s("on").unwrap().legacy_tokens, LegacyTokens::On);
+        assert_eq!(s("off").unwrap().legacy_tokens, LegacyTokens::Off);
+        assert!(s("maybe").unwrap_err().to_string().contains("legacy_tokens"));
+        assert!(LegacyTokens::Auto.enabled(true) && !LegacyTokens::Auto.enabled(false));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::presence::Session;
 use crate::app::App;
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::store::Membership;
-use crate::tokens::AccessClaims;
+use crate::tokens::{Access, AccessClaims};
 
 /// What a token-checked event requires of its sender.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +33,6 @@ pub struct Member {
     pub workspace: WorkspaceId,
     pub attendee: AttendeeId,
     pub owner: bool,
-    pub access_token: String,
     pub payload: Payload,
 }
 
@@ -62,7 +61,16 @@ pub async fn admit<E>(
         Some(Value::String(s)) if !s.is_empty() => s,
         _ => return Err(Rejection::alert(alerts::NO_ACCESS)),
     };
-    let claims = session.verified(&access_token, |t| app.tokens.verify_access_token(t).ok());
+    let claims = match session.known_token(&access_token) {
+        Some(c) => Some(c),
+        None => {
+            let verified = verify_access(app, &access_token, &workspace, &attendee).await;
+            if let Some(c) = &verified {
+                session.remember_token(&access_token, c);
+            }
+            verified
+        }
+    };
     match claims {
         Some(AccessClaims {
             workspace: w,
@@ -91,9 +99,27 @@ pub async fn admit<E>(
         workspace,
         attendee,
         owner,
-        access_token,
         payload,
     })
+}
+
+/// The claims of an access token of ours, or of the original's when
+/// `legacy_tokens` is on (bcrypt-checked against the claimed attendee, cached).
+async fn verify_access(app: &App, token: &str, workspace: &WorkspaceId, attendee: &AttendeeId) -> Option<AccessClaims> {
+    match app.tokens.verify_any_access_token(token).ok()? {
+        Access::Ours(claims) => Some(claims),
+        Access::Original(t) if app.legacy_tokens && &t.workspace == workspace => app
+            .original
+            .access_allowed(&app.tokens, token, &t, attendee)
+            .await
+            .then(|| AccessClaims {
+                workspace: t.workspace,
+                attendee: attendee.clone(),
+                // Ownership comes from the store, never from a token.
+                owner: false,
+            }),
+        Access::Original(_) => None,
+    }
 }
 
 impl Member {

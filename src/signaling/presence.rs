@@ -87,16 +87,18 @@ impl Session {
         self.bindings.push((workspace.clone(), attendee.clone()));
     }
 
-    /// The claims of `token`, verifying it only if it is not the one already verified here.
-    pub fn verified(&mut self, token: &str, verify: impl FnOnce(&str) -> Option<AccessClaims>) -> Option<AccessClaims> {
-        if let Some((known, claims)) = &self.last_token {
-            if known == token {
-                return Some(claims.clone());
-            }
+    /// The claims of `token` if it is the one that last verified on this socket
+    /// (the library sends the same one with every event, so it is checked once).
+    pub fn known_token(&self, token: &str) -> Option<AccessClaims> {
+        match &self.last_token {
+            Some((known, claims)) if known == token => Some(claims.clone()),
+            _ => None,
         }
-        let claims = verify(token)?;
+    }
+
+    /// Remembers the token that just verified.
+    pub fn remember_token(&mut self, token: &str, claims: &AccessClaims) {
         self.last_token = Some((token.to_string(), claims.clone()));
-        Some(claims)
     }
 
     /// Forgets a binding whose rooms the socket has been made to leave.

@@ -10,8 +10,9 @@ use super::alerts::{self, Rejection};
 use super::guard::Member;
 use super::payload::{self, Payload};
 use super::Ctx;
+use crate::app::App;
 use crate::limits;
-use crate::model::{now_millis, Attendee, AttendeeId, Workspace, WorkspaceId, WorkspaceView};
+use crate::model::{now_millis, Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId, WorkspaceView};
 
 #[derive(Serialize)]
 struct Created<'a> {
@@ -85,7 +86,7 @@ pub async fn create(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<()
     let tokens = &ctx.app.tokens;
     let workspace = Workspace {
         token: tokens.workspace_token(&id),
-        pin_check: tokens.pin_check(&id, &pin),
+        pin_check: PinCheck::Keyed(tokens.pin_check(&id, &pin)),
         id,
         name,
         avatar,
@@ -122,14 +123,14 @@ pub async fn attend(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<()
     let app = ctx.app;
     let id = app
         .tokens
-        .verify_workspace_token(token)
+        .verify_any_workspace_token(token, app.legacy_tokens)
         .map_err(|_| Rejection::alert(alerts::WRONG_PIN))?;
     let stored = app.store.get(&id).await?.ok_or(Rejection::Destroyed)?;
     let ip = ctx.session.ip;
     if !app.limits.pin_attempt_allowed(ip, &id) {
         return Err(Rejection::alert(limits::PIN_LOCKED));
     }
-    if !app.tokens.pin_matches(&id, &pin, &stored.pin_check) {
+    if !pin_matches(app, &stored, &pin).await? {
         app.limits.pin_failed(ip, &id);
         tracing::info!(workspace = %id, %ip, "wrong PIN");
         return Err(Rejection::alert(alerts::WRONG_PIN));
@@ -156,6 +157,30 @@ pub async fn attend(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<()
     Ok(())
 }
 
+/// Checks `pin` against the workspace's check value. A workspace imported
+/// from the original has none yet: its PIN is checked against the bcrypt hash
+/// in its stored token, and the first correct PIN stores our own check value
+/// and token (durably, before the grant hands the token out).
+async fn pin_matches(app: &App, stored: &Workspace, pin: &str) -> Result<bool, Rejection> {
+    match &stored.pin_check {
+        PinCheck::Keyed(check) => Ok(app.tokens.pin_matches(&stored.id, pin, check)),
+        PinCheck::InOriginalToken => {
+            let Some(original) = app.tokens.original_workspace_token(&stored.token) else {
+                tracing::error!(workspace = %stored.id, "the imported workspace's token does not verify: MAGICK_TOKEN differs from the original server's");
+                return Ok(false);
+            };
+            if !app.original.pin_matches(&app.tokens, &original, pin).await {
+                return Ok(false);
+            }
+            let check = PinCheck::Keyed(app.tokens.pin_check(&stored.id, pin));
+            let token = app.tokens.workspace_token(&stored.id);
+            app.store.set_pin_check(&stored.id, check, token).await?;
+            tracing::info!(workspace = %stored.id, "imported workspace now checks its PIN with our own value");
+            Ok(true)
+        }
+    }
+}
+
 pub async fn re_attend(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
     let workspace = ctx.app.store.get(&m.workspace).await?.ok_or(Rejection::Destroyed)?;
     let attendee = workspace
@@ -168,7 +193,8 @@ pub async fn re_attend(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
             workspace: workspace.view(),
             attendee,
             attendees: &workspace.attendees,
-            access_token: &m.access_token,
+            // Ours again (the same string for a token of ours; a fresh one replaces the original's).
+            access_token: &ctx.app.tokens.access_token(&m.workspace, &m.attendee, m.owner),
             nonce: payload::nonce(&m.payload),
             call: Some(&workspace.call),
         },

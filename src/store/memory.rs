@@ -7,7 +7,7 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
 use super::{Membership, Store, StoreError, StoreStats};
-use crate::model::{Attendee, AttendeeId, Workspace, WorkspaceId};
+use crate::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -26,6 +26,11 @@ impl MemoryStore {
             store.workspaces.insert(w.id.clone(), w);
         }
         store
+    }
+
+    /// A copy of one workspace (what the journal records for it).
+    pub fn get_now(&self, id: &WorkspaceId) -> Option<Workspace> {
+        self.workspaces.get(id).map(|w| w.clone())
     }
 
     /// A copy of every workspace, each taken under its own shard lock.
@@ -114,6 +119,13 @@ impl Store for MemoryStore {
         Ok(self.workspaces.iter().map(|w| w.key().clone()).collect())
     }
 
+    async fn set_pin_check(&self, id: &WorkspaceId, check: PinCheck, token: String) -> Result<(), StoreError> {
+        let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
+        w.pin_check = check;
+        w.token = token;
+        Ok(())
+    }
+
     async fn set_call(&self, id: &WorkspaceId, call: serde_json::Value) -> Result<(), StoreError> {
         let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
         w.call = call;
@@ -160,7 +172,7 @@ mod tests {
             owner: owner.id.clone(),
             created: 0,
             token: "t".into(),
-            pin_check: "p".into(),
+            pin_check: PinCheck::Keyed("p".into()),
             attendees: BTreeMap::from([(owner.id.clone(), owner.clone())]),
             call: serde_json::Value::Null,
             lapsed: BTreeMap::new(),

@@ -15,7 +15,7 @@ pub use memory::MemoryStore;
 use async_trait::async_trait;
 use thiserror::Error;
 
-use crate::model::{Attendee, AttendeeId, Workspace, WorkspaceId};
+use crate::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum StoreError {
@@ -55,6 +55,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the attendee; `Ok(None)` when it was not a member.
     async fn remove_attendee(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Option<Attendee>, StoreError>;
+
+    /// Replaces how the PIN is checked and the workspace token handed out
+    /// (an imported workspace moving to our own check value and token).
+    async fn set_pin_check(&self, id: &WorkspaceId, check: PinCheck, token: String) -> Result<(), StoreError>;
 
     /// Sets the workspace's stored call (`Value::Null` clears it).
     async fn set_call(&self, id: &WorkspaceId, call: serde_json::Value) -> Result<(), StoreError>;

@@ -5,6 +5,14 @@
 //! any form that can be reversed: the workspace stores (and its token carries)
 //! HMAC-SHA-256 keyed with `SALT_STRING` over id, delimiter and PIN, and
 //! `attend` compares the recomputed value in constant time.
+//!
+//! Tokens the original Node server signed with the same `MAGICK_TOKEN` are
+//! read too (`original.rs`): invite links and stored sessions in circulation
+//! keep working after the swap.
+
+mod original;
+
+pub use original::{OriginalToken, OriginalVerifier};
 
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -34,6 +42,22 @@ enum Claims {
         att: AttendeeId,
         own: bool,
     },
+}
+
+/// Our claims, or the original server's (which carry no `typ`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AnyClaims {
+    Ours(Claims),
+    Original(original::OriginalClaims),
+}
+
+/// A verified access token: ours, or the original's (whose attendee is not
+/// in clear: `OriginalVerifier::access_allowed` checks it).
+#[derive(Clone, Debug)]
+pub enum Access {
+    Ours(AccessClaims),
+    Original(OriginalToken),
 }
 
 /// What a verified access token says about its bearer.
@@ -73,10 +97,68 @@ impl Tokens {
             .expect("HS256 signing of plain claims cannot fail")
     }
 
-    fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+    fn verify_any(&self, token: &str) -> Result<AnyClaims, TokenError> {
+        jsonwebtoken::decode::<AnyClaims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|_| TokenError::Invalid)
+    }
+
+    fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        match self.verify_any(token)? {
+            AnyClaims::Ours(c) => Ok(c),
+            AnyClaims::Original(_) => Err(TokenError::Invalid),
+        }
+    }
+
+    /// An access token of ours or of the original server.
+    pub fn verify_any_access_token(&self, token: &str) -> Result<Access, TokenError> {
+        match self.verify_any(token)? {
+            AnyClaims::Ours(Claims::Access { ws, att, own }) => Ok(Access::Ours(AccessClaims {
+                workspace: ws,
+                attendee: att,
+                owner: own,
+            })),
+            AnyClaims::Original(c) => match c.into_token() {
+                t if t.is_access() => Ok(Access::Original(t)),
+                _ => Err(TokenError::WrongKind),
+            },
+            AnyClaims::Ours(Claims::Workspace { .. }) => Err(TokenError::WrongKind),
+        }
+    }
+
+    /// A workspace (invite) token of ours, or of the original server when
+    /// `original` is set; the PIN check is the stored workspace's business.
+    pub fn verify_any_workspace_token(&self, token: &str, original: bool) -> Result<WorkspaceId, TokenError> {
+        match self.verify_any(token)? {
+            AnyClaims::Ours(Claims::Workspace { ws }) => Ok(ws),
+            AnyClaims::Original(c) if original => match c.into_token() {
+                t if !t.is_access() => Ok(t.workspace),
+                _ => Err(TokenError::WrongKind),
+            },
+            AnyClaims::Original(_) => Err(TokenError::Invalid),
+            AnyClaims::Ours(Claims::Access { .. }) => Err(TokenError::WrongKind),
+        }
+    }
+
+    /// The original's invite token stored with an imported workspace, whose
+    /// bcrypt hash checks its PIN.
+    pub fn original_workspace_token(&self, token: &str) -> Option<OriginalToken> {
+        match self.verify_any(token) {
+            Ok(AnyClaims::Original(c)) => Some(c.into_token()).filter(|t| !t.is_access()),
+            _ => None,
+        }
+    }
+
+    /// What the original hashed with bcrypt: `id + delimiter + code + delimiter + SALT_STRING`.
+    fn original_input(&self, workspace: &WorkspaceId, code: &str) -> Vec<u8> {
+        let mut v =
+            Vec::with_capacity(workspace.as_str().len() + code.len() + self.salt.len() + 2 * self.delimiter.len());
+        v.extend_from_slice(workspace.as_str().as_bytes());
+        v.extend_from_slice(self.delimiter.as_bytes());
+        v.extend_from_slice(code.as_bytes());
+        v.extend_from_slice(self.delimiter.as_bytes());
+        v.extend_from_slice(&self.salt);
+        v
     }
 
     /// The keyed PIN check value stored with the workspace (hex).
