@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use thiserror::Error;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use super::{Membership, MemoryStore, Store, StoreError, StoreStats};
 use crate::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
@@ -56,6 +56,22 @@ struct Pending {
     ids: HashSet<WorkspaceId>,
     /// Bumped on every change; waiters wait for the writer to pass theirs.
     generation: u64,
+    /// The workspaces of the append in flight, and the generation it makes durable.
+    in_flight: HashSet<WorkspaceId>,
+    in_flight_generation: u64,
+}
+
+impl Pending {
+    /// The generation that makes the last change of `id` durable, if it is not yet.
+    fn unsettled(&self, id: &WorkspaceId) -> Option<u64> {
+        if self.ids.contains(id) {
+            Some(self.generation)
+        } else if self.in_flight.contains(id) {
+            Some(self.in_flight_generation)
+        } else {
+            None
+        }
+    }
 }
 
 /// What the writer has made durable, for the waiters.
@@ -79,6 +95,8 @@ struct Shared {
     /// Journal appends so far (each one write and one fsync).
     appends: std::sync::atomic::AtomicU64,
     compaction_floor: u64,
+    /// Asks the writer for a compaction now (shutdown).
+    compact: mpsc::UnboundedSender<oneshot::Sender<std::io::Result<()>>>,
 }
 
 pub struct FileStore {
@@ -254,6 +272,7 @@ impl FileStore {
         let journal = Journal::create(&snapshot::sibling(path, ".journal")).map_err(|e| write_error(path, e))?;
         tracing::info!(file = %path.display(), workspaces = snap.workspaces.len(), "storage file loaded");
         let (written, _) = watch::channel(Written::default());
+        let (compact, requests) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             memory: MemoryStore::with(snap.workspaces),
             path: path.to_path_buf(),
@@ -265,6 +284,7 @@ impl FileStore {
             imported_from_original: loaded.imported_from_original,
             appends: Default::default(),
             compaction_floor,
+            compact,
         });
         let writer = Writer {
             shared: Arc::downgrade(&shared),
@@ -274,7 +294,7 @@ impl FileStore {
             snapshot_bytes,
             compaction: None,
         };
-        tokio::spawn(writer.run());
+        tokio::spawn(writer.run(requests));
         Ok(FileStore { shared })
     }
 
@@ -336,18 +356,31 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self) {
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<oneshot::Sender<std::io::Result<()>>>) {
         loop {
-            self.dirty.notified().await;
+            let request = tokio::select! {
+                _ = self.dirty.notified() => None,
+                Some(reply) = requests.recv() => Some(reply),
+            };
             let Some(s) = self.shared.upgrade() else { return };
-            if !s.window.is_zero() {
+            if request.is_none() && !s.window.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep(s.window) => {}
                     _ = s.urgent.notified() => {}
                 }
             }
             self = self.write_pending(&s).await;
-            self.finish_compaction().await;
+            match request {
+                Some(reply) => {
+                    let _ = reply.send(self.compact_now(&s).await);
+                }
+                None => {
+                    if self.journal.len() >= self.snapshot_bytes.max(s.compaction_floor) {
+                        self.start_compaction(&s).await;
+                    }
+                    let _logged = self.finish_compaction(false).await;
+                }
+            }
         }
     }
 
@@ -355,7 +388,10 @@ impl Writer {
     async fn write_pending(mut self, s: &Arc<Shared>) -> Writer {
         let (ids, generation) = {
             let mut p = s.pending.lock().expect("pending lock");
-            (std::mem::take(&mut p.ids), p.generation)
+            let ids = std::mem::take(&mut p.ids);
+            p.in_flight = ids.clone();
+            p.in_flight_generation = p.generation;
+            (ids, p.generation)
         };
         if ids.is_empty() {
             return self;
@@ -391,7 +427,7 @@ impl Writer {
                     w.durable = generation;
                     w.failed = None;
                 });
-                self.maybe_compact(s).await;
+                s.pending.lock().expect("pending lock").in_flight.clear();
             }
             Err(e) => {
                 self.seq = first_seq;
@@ -407,12 +443,12 @@ impl Writer {
         self
     }
 
-    /// Starts folding the journal into a new snapshot once it has grown past
-    /// the snapshot. The journal is renamed aside and a new one started, so
-    /// appends go on while the snapshot is written; load replays both by
-    /// sequence number, so a crash at any step loses nothing.
-    async fn maybe_compact(&mut self, s: &Arc<Shared>) {
-        if self.compaction.is_some() || self.journal.len() < self.snapshot_bytes.max(s.compaction_floor) {
+    /// Starts folding the journal into a new snapshot, in the background. The
+    /// journal is renamed aside and a new one started, so appends go on while
+    /// the snapshot is written; load replays both by sequence number, so a
+    /// crash at any step loses nothing.
+    async fn start_compaction(&mut self, s: &Arc<Shared>) {
+        if self.compaction.is_some() {
             return;
         }
         let jpath = snapshot::sibling(&s.path, ".journal");
@@ -442,22 +478,37 @@ impl Writer {
         }));
     }
 
-    async fn finish_compaction(&mut self) {
-        if !self.compaction.as_ref().is_some_and(|c| c.is_finished()) {
-            return;
+    /// Collects a finished compaction (or, with `wait`, a running one).
+    async fn finish_compaction(&mut self, wait: bool) -> std::io::Result<()> {
+        if !wait && !self.compaction.as_ref().is_some_and(|c| c.is_finished()) {
+            return Ok(());
         }
-        let done = self.compaction.take().expect("checked above").await;
-        match done {
-            Ok(Ok(bytes)) => {
+        let Some(compaction) = self.compaction.take() else {
+            return Ok(());
+        };
+        let done = compaction.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match &done {
+            Ok(bytes) => {
                 metrics::counter!("wrw_store_compactions_total", "outcome" => "ok").increment(1);
-                self.snapshot_bytes = bytes;
+                self.snapshot_bytes = *bytes;
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 metrics::counter!("wrw_store_compactions_total", "outcome" => "error").increment(1);
                 tracing::error!(error = %e, "compaction failed; the journal keeps every change, will try again");
             }
-            Err(e) => tracing::error!(error = %e, "compaction task failed"),
         }
+        done.map(|_| ())
+    }
+
+    /// Folds everything into the snapshot now (shutdown: the file then holds
+    /// the whole state by itself and the journal is empty).
+    async fn compact_now(&mut self, s: &Arc<Shared>) -> std::io::Result<()> {
+        let _ = self.finish_compaction(true).await;
+        if self.journal.len() == 0 {
+            return Ok(());
+        }
+        self.start_compaction(s).await;
+        self.finish_compaction(true).await
     }
 }
 
@@ -469,7 +520,18 @@ impl Store for FileStore {
         self.changed(&id).await
     }
 
+    /// A reply built from what `get` returns may tell a client that something
+    /// exists, so a workspace whose last change is not on disk yet is only
+    /// returned once it is (the few milliseconds of an fsync in flight). A
+    /// flush window opts out of this as of every other wait.
     async fn get(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+        let unsettled = match self.shared.window.is_zero() {
+            true => self.shared.pending.lock().expect("pending lock").unsettled(id),
+            false => None,
+        };
+        if let Some(generation) = unsettled {
+            self.durable(generation).await?;
+        }
         self.shared.memory.get(id).await
     }
 
@@ -545,14 +607,22 @@ impl Store for FileStore {
         self.shared.memory.stats().await
     }
 
+    /// Makes every change durable, then folds the journal into the snapshot.
     async fn flush(&self) -> Result<(), StoreError> {
         let generation = self.shared.pending.lock().expect("pending lock").generation;
-        if self.shared.written.borrow().durable >= generation {
-            return Ok(());
-        }
         self.shared.dirty.notify_one();
         self.shared.urgent.notify_one();
-        self.durable(generation).await
+        self.durable(generation).await?;
+        let (reply, done) = oneshot::channel();
+        self.shared
+            .compact
+            .send(reply)
+            .map_err(|_| StoreError::Backend("the storage writer stopped".into()))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Backend(format!("compaction: {e}"))),
+            Err(_) => Err(StoreError::Backend("the storage writer stopped".into())),
+        }
     }
 }
 

@@ -108,6 +108,13 @@ async fn a_flush_window_defers_the_write_and_flush_forces_it() {
         .await
         .expect("flush within 10 s")
         .unwrap();
+    // After a flush the snapshot holds everything by itself.
+    let snap: Snapshot = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(snap.workspaces, vec![w.clone()]);
+    assert_eq!(
+        std::fs::metadata(snapshot::sibling(&path, ".journal")).unwrap().len(),
+        0
+    );
     crash(store);
     assert_eq!(open(&path).get(&w.id).await.unwrap(), Some(w));
 }
