@@ -17,6 +17,10 @@
 //! - `join`: new connections doing create + attend, per second.
 //! - `idle`: C sockets (a part of them joined) held for two ping intervals;
 //!   server RSS per connection and whether every socket stayed up.
+//! - `create`: first `--prefill` workspaces created as fast as possible (not
+//!   measured), then C sockets each keeping `--inflight` `create` events
+//!   outstanding: creates per second and the create → `created` latency
+//!   (`bench/store.sh` compares the memory and the file store with it).
 //!
 //! Every loop is bounded in time (and the idle/join ones in count); only
 //! loopback targets are accepted. Output: a human summary, then one JSON line.
@@ -50,6 +54,7 @@ pub enum Mode {
     Auth,
     Join,
     Idle,
+    Create,
 }
 
 impl Mode {
@@ -60,6 +65,7 @@ impl Mode {
             Mode::Auth => "auth",
             Mode::Join => "join",
             Mode::Idle => "idle",
+            Mode::Create => "create",
         }
     }
 }
@@ -86,7 +92,7 @@ pub struct Opts {
     pub duration: Duration,
     /// Offered rate for `relay-open`, msgs/s over all senders.
     pub rate: f64,
-    /// Sockets for `idle`.
+    /// Sockets for `idle` and the measured phase of `create`.
     pub conns: usize,
     /// Fraction of the idle sockets that create/attend a workspace.
     pub joined: f64,
@@ -98,8 +104,20 @@ pub struct Opts {
     pub src_addrs: usize,
     /// Connections set up concurrently (and join workers).
     pub concurrency: usize,
-    /// Upper bound on joins in `join` mode.
+    /// Upper bound on joins in `join` mode (and on measured creates in `create`).
     pub max_joins: u64,
+    /// `create`: workspaces created before measuring.
+    pub prefill: u64,
+    /// `create`: sockets the prefill is spread over.
+    pub prefill_conns: usize,
+    /// `create`: bound on the prefill's duration.
+    pub prefill_timeout: Duration,
+    /// `create`: events outstanding per socket in the measured phase.
+    pub inflight: usize,
+    /// `create`: a measured socket is replaced by a new one after this many
+    /// creates (0: never). The server keeps a list of the workspaces a socket
+    /// is bound to; one socket creating thousands makes each create slower.
+    pub creates_per_conn: u64,
     /// Free-form label copied into the JSON line (e.g. "ours", "floor").
     pub label: String,
     /// Tokio worker threads (0: as many as the CPU affinity allows).
@@ -126,16 +144,22 @@ impl Default for Opts {
             src_addrs: 0,
             concurrency: 64,
             max_joins: 1_000_000,
+            prefill: 0,
+            prefill_conns: 256,
+            prefill_timeout: Duration::from_secs(120),
+            inflight: 1,
+            creates_per_conn: 0,
             label: String::new(),
             threads: 0,
         }
     }
 }
 
-pub const USAGE: &str = "usage: loadgen --addr 127.0.0.1:PORT --mode relay|relay-open|auth|join|idle \
+pub const USAGE: &str = "usage: loadgen --addr 127.0.0.1:PORT --mode relay|relay-open|auth|join|idle|create \
 [--eio 3|4] [--workspaces W] [--attendees K] [--msg negotiation|icecandidate] [--depth D] \
 [--warmup S] [--duration S] [--rate MSGS_PER_S] [--conns C] [--joined FRACTION] [--hold S] \
-[--server-pid PID] [--src-addrs N] [--concurrency N] [--max-joins N] [--label TEXT] [--threads N]";
+[--server-pid PID] [--src-addrs N] [--concurrency N] [--max-joins N] [--prefill N] \
+[--prefill-conns N] [--prefill-timeout S] [--inflight K] [--creates-per-conn N] [--label TEXT] [--threads N]";
 
 fn secs(v: &str) -> Result<Duration> {
     let s: f64 = v.parse().with_context(|| format!("not a number of seconds: {v}"))?;
@@ -171,6 +195,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Opts> {
                     "auth" => Mode::Auth,
                     "join" => Mode::Join,
                     "idle" => Mode::Idle,
+                    "create" => Mode::Create,
                     _ => bail!("--mode: unknown mode {v}"),
                 }
             }
@@ -201,6 +226,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Opts> {
             "--src-addrs" => o.src_addrs = num(&v)?,
             "--concurrency" => o.concurrency = num(&v)?,
             "--max-joins" => o.max_joins = num(&v)? as u64,
+            "--prefill" => o.prefill = num(&v)? as u64,
+            "--prefill-conns" => o.prefill_conns = num(&v)?,
+            "--prefill-timeout" => o.prefill_timeout = secs(&v)?,
+            "--inflight" => o.inflight = num(&v)?,
+            "--creates-per-conn" => o.creates_per_conn = num(&v)? as u64,
             "--label" => o.label = v,
             "--threads" => o.threads = num(&v)?,
             _ => bail!("unknown option {key}\n{USAGE}"),
@@ -239,6 +269,16 @@ impl Opts {
         if self.src_addrs > 250 {
             bail!("--src-addrs must be at most 250");
         }
+        if self.prefill > 10_000_000 {
+            bail!("--prefill must be at most 10000000");
+        }
+        if self.prefill_conns == 0 || self.prefill_conns > 4096 {
+            bail!("--prefill-conns must be 1..=4096");
+        }
+        // The server queues at most 256 events per socket (more get an alert).
+        if self.inflight == 0 || self.inflight > 256 {
+            bail!("--inflight must be 1..=256");
+        }
         Ok(())
     }
 }
@@ -266,6 +306,21 @@ fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// (busy, steal) clock ticks of the whole machine, all cores, from /proc/stat.
+fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7)?;
+    Some((busy, *f.get(7)?))
 }
 
 /// Resident set size of a process, in KiB.
@@ -385,6 +440,7 @@ impl Hist {
         json!({
             "samples": self.count,
             "p50_ms": ms(self.quantile(0.50)),
+            "p90_ms": ms(self.quantile(0.90)),
             "p99_ms": ms(self.quantile(0.99)),
             "p999_ms": ms(self.quantile(0.999)),
             "max_ms": ms(self.max),
@@ -1360,19 +1416,7 @@ async fn run_idle(o: &Opts) -> Result<Value> {
     } else {
         make_workspaces(o, groups_n, k, src).await?
     };
-    let sem = Arc::new(Semaphore::new(o.concurrency));
-    let mut set = JoinSet::new();
-    for _ in 0..plain_n {
-        let (o, sem) = (o.clone(), sem.clone());
-        set.spawn(async move {
-            let _p = sem.acquire().await;
-            Conn::connect(&o, src).await
-        });
-    }
-    let mut plain = Vec::with_capacity(plain_n);
-    while let Some(r) = set.join_next().await {
-        plain.push(r??);
-    }
+    let plain = connect_many(o, plain_n, src).await?;
     let connect_s = t.elapsed().as_secs_f64();
     let all: Vec<&Conn> = groups.iter().flatten().map(|m| &m.conn).chain(plain.iter()).collect();
     let ping = all.first().map(|c| c.ping_interval).unwrap_or(Duration::from_secs(25));
@@ -1409,6 +1453,311 @@ async fn run_idle(o: &Opts) -> Result<Value> {
     }))
 }
 
+/// Opens `n` plain sockets, `concurrency` at a time.
+async fn connect_many(o: &Opts, n: usize, src: usize) -> Result<Vec<Conn>> {
+    let sem = Arc::new(Semaphore::new(o.concurrency));
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let (o, sem) = (o.clone(), sem.clone());
+        set.spawn(async move {
+            let _p = sem.acquire().await;
+            Conn::connect(&o, src).await
+        });
+    }
+    let mut conns = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        conns.push(r??);
+    }
+    Ok(conns)
+}
+
+/// Creates outstanding per prefill socket (the server queues up to 256).
+const PREFILL_INFLIGHT: usize = 32;
+
+/// The counters of one `create` phase, shared by its sockets.
+#[derive(Default)]
+struct CreateRun {
+    /// Creates that may still be sent (the count bound).
+    budget: AtomicU64,
+    /// `created` replies.
+    created: AtomicU64,
+    /// `created` replies received within the measurement window.
+    created_in_window: AtomicU64,
+    /// `alert`s and other error replies, and sockets that failed.
+    errors: AtomicU64,
+    /// Creates still unanswered when the phase's drain ended.
+    unanswered: AtomicU64,
+    /// `created` replies whose nonce was not the oldest outstanding one.
+    mismatched: AtomicU64,
+    /// Sockets replaced after `creates_per_conn` creates.
+    reconnects: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl CreateRun {
+    fn new(budget: u64) -> Arc<CreateRun> {
+        Arc::new(CreateRun {
+            budget: AtomicU64::new(budget),
+            ..CreateRun::default()
+        })
+    }
+
+    /// Takes one create from the budget; false when it is spent.
+    fn take_one(&self) -> bool {
+        self.budget.fetch_update(Relaxed, Relaxed, |b| b.checked_sub(1)).is_ok()
+    }
+
+    fn error(&self, e: String) {
+        self.errors.fetch_add(1, Relaxed);
+        self.first_error.lock().unwrap().get_or_insert(e);
+    }
+}
+
+/// A `create` phase: each socket keeps `inflight` creates outstanding and
+/// is replaced after `per_conn` of them (0: never); sockets send until
+/// `stop`; replies that arrive within `window` are counted, and the latency
+/// of every create sent within it is recorded.
+#[derive(Clone, Copy)]
+struct CreatePhase {
+    inflight: usize,
+    per_conn: u64,
+    src: usize,
+    stop: Instant,
+    window: Option<(Instant, Instant)>,
+}
+
+fn create_frame(nonce: u64) -> String {
+    format!(r#"42["create",{{"workspace":{{"name":"b","pin":"1234"}},"attendee":{{"name":"o"}},"nonce":{nonce}}}]"#)
+}
+
+/// The numeric `nonce` of a reply frame (scanned, not parsed).
+fn reply_nonce(t: &str) -> Option<u64> {
+    let rest = &t[t.rfind("\"nonce\":")? + 8..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    rest[..digits].parse().ok()
+}
+
+/// One socket keeping `phase.inflight` creates outstanding until the phase
+/// stops or the budget is spent, then waiting (at most 5 s) for the ones in
+/// flight. The server handles a socket's events in order, so each reply
+/// answers the oldest outstanding create. Returns the (last) socket and the
+/// window's latencies.
+async fn create_loop(o: Arc<Opts>, mut conn: Conn, run: Arc<CreateRun>, phase: CreatePhase) -> (Conn, Hist) {
+    let reply_limit = Duration::from_secs(20);
+    let drain_until = phase.stop + Duration::from_secs(5);
+    let k = phase.inflight;
+    let mut hist = Hist::default();
+    let mut pending: std::collections::VecDeque<(u64, Instant)> = std::collections::VecDeque::with_capacity(k);
+    let mut nonce = 0;
+    let mut on_conn = 0;
+    loop {
+        let now = Instant::now();
+        let used_up = phase.per_conn > 0 && on_conn >= phase.per_conn;
+        if used_up && pending.is_empty() && now < phase.stop {
+            match Conn::connect(&o, phase.src).await {
+                Ok(c) => {
+                    conn = c;
+                    on_conn = 0;
+                    run.reconnects.fetch_add(1, Relaxed);
+                    continue;
+                }
+                Err(e) => {
+                    run.error(format!("reconnect: {e:#}"));
+                    break;
+                }
+            }
+        }
+        if now < phase.stop {
+            while pending.len() < k && (phase.per_conn == 0 || on_conn < phase.per_conn) && run.take_one() {
+                nonce += 1;
+                on_conn += 1;
+                if conn.send(create_frame(nonce)).is_err() {
+                    break;
+                }
+                pending.push_back((nonce, Instant::now()));
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let until = if now < phase.stop {
+            now + reply_limit
+        } else {
+            drain_until
+        };
+        let ctl = match tokio::time::timeout_at(until.into(), conn.ctl.recv()).await {
+            Ok(Some(ctl)) => ctl,
+            Ok(None) => {
+                run.error(format!("connection closed with {} creates outstanding", pending.len()));
+                break;
+            }
+            Err(_) if now >= phase.stop => {
+                run.unanswered.fetch_add(pending.len() as u64, Relaxed);
+                break;
+            }
+            Err(_) => {
+                run.error(format!("no reply to create within {reply_limit:?}"));
+                break;
+            }
+        };
+        let t = Instant::now();
+        match ctl.name.as_str() {
+            "created" => {
+                let Some((sent_nonce, sent)) = pending.pop_front() else {
+                    run.mismatched.fetch_add(1, Relaxed);
+                    continue;
+                };
+                if reply_nonce(&ctl.text) != Some(sent_nonce) {
+                    run.mismatched.fetch_add(1, Relaxed);
+                }
+                run.created.fetch_add(1, Relaxed);
+                if let Some((from, to)) = phase.window {
+                    if t >= from && t < to {
+                        run.created_in_window.fetch_add(1, Relaxed);
+                    }
+                    if sent >= from && sent < to {
+                        hist.record((t - sent).as_micros() as u64);
+                    }
+                }
+            }
+            "alert" | "full" | "destroyed" => {
+                pending.pop_front();
+                run.error(format!("server answered {:.200}", ctl.text));
+            }
+            _ => {}
+        }
+    }
+    (conn, hist)
+}
+
+/// Runs `create_loop` on every socket; returns the sockets and the merged latencies.
+async fn create_phase(
+    o: Arc<Opts>,
+    conns: Vec<Conn>,
+    run: Arc<CreateRun>,
+    phase: CreatePhase,
+) -> Result<(Vec<Conn>, Hist)> {
+    let mut set = JoinSet::new();
+    for conn in conns {
+        set.spawn(create_loop(o.clone(), conn, run.clone(), phase));
+    }
+    let mut out = Vec::new();
+    let mut hist = Hist::default();
+    while let Some(r) = set.join_next().await {
+        let (conn, h) = r?;
+        hist.merge(&h);
+        out.push(conn);
+    }
+    Ok((out, hist))
+}
+
+async fn run_create(o: &Opts) -> Result<Value> {
+    let pid = o.server_pid;
+    let src = src_addrs_for(o, o.conns + o.prefill_conns);
+    let rss0 = pid.and_then(rss_kib);
+    let shared = Arc::new(o.clone());
+
+    // Prefill, not measured. Its sockets stay open until the end: closing them
+    // would start a presence grace per workspace, work that lands in the window.
+    let t = Instant::now();
+    let pre = CreateRun::new(o.prefill);
+    let mut prefill_conns = Vec::new();
+    if o.prefill > 0 {
+        let n = o.prefill_conns.min(o.prefill as usize);
+        let conns = connect_many(o, n, src).await.context("prefill connections")?;
+        let phase = CreatePhase {
+            inflight: PREFILL_INFLIGHT,
+            per_conn: 0,
+            src,
+            stop: t + o.prefill_timeout,
+            window: None,
+        };
+        prefill_conns = create_phase(shared.clone(), conns, pre.clone(), phase).await?.0;
+    }
+    let prefill_s = t.elapsed().as_secs_f64();
+    let prefilled = pre.created.load(Relaxed);
+    if prefilled < o.prefill {
+        bail!(
+            "prefill: {prefilled} of {} workspaces created within {:?} ({} errors, first: {})",
+            o.prefill,
+            o.prefill_timeout,
+            pre.errors.load(Relaxed),
+            pre.first_error.lock().unwrap().as_deref().unwrap_or("none")
+        );
+    }
+    let rss1 = pid.and_then(rss_kib);
+
+    // The measured phase.
+    let conns = connect_many(o, o.conns, src).await.context("connections")?;
+    let from = Instant::now() + o.warmup;
+    let to = from + o.duration;
+    let run = CreateRun::new(o.max_joins);
+    let phase = CreatePhase {
+        inflight: o.inflight,
+        per_conn: o.creates_per_conn,
+        src,
+        stop: to,
+        window: Some((from, to)),
+    };
+    let task = tokio::spawn(create_phase(shared, conns, run.clone(), phase));
+    tokio::time::sleep_until(from.into()).await;
+    let cpu = CpuWindow::start(pid);
+    let machine0 = machine_ticks();
+    tokio::time::sleep_until(to.into()).await;
+    let secs = from.elapsed().as_secs_f64().max(1e-6);
+    let (me, server) = cpu.finish();
+    // What the rest of the machine used meanwhile (other processes, and the
+    // hypervisor's steal): a benchmark on a busy machine says so.
+    let (others, steal) = match (machine0, machine_ticks()) {
+        (Some((b0, s0)), Some((b1, s1))) => {
+            let pct = |t: u64| t as f64 / 100.0 / secs * 100.0;
+            let all = pct(b1.saturating_sub(b0));
+            (
+                Some((all - me.unwrap_or(0.0) - server.unwrap_or(0.0)).max(0.0)),
+                Some(pct(s1.saturating_sub(s0))),
+            )
+        }
+        _ => (None, None),
+    };
+    let (conns, hist) = task.await??;
+    let closed = conns.iter().chain(&prefill_conns).filter(|c| !c.alive()).count();
+    let rss2 = pid.and_then(rss_kib);
+    let in_window = run.created_in_window.load(Relaxed);
+    let first_error = run.first_error.lock().unwrap().clone();
+    let prefill_first_error = pre.first_error.lock().unwrap().clone();
+    Ok(json!({
+        "prefill": o.prefill,
+        "prefilled": prefilled,
+        "prefill_conns": prefill_conns.len(),
+        "prefill_s": (prefill_s * 100.0).round() / 100.0,
+        "prefill_creates_per_s": (prefilled as f64 / prefill_s.max(1e-6)).round(),
+        "prefill_errors": pre.errors.load(Relaxed),
+        "prefill_first_error": prefill_first_error,
+        "conns": conns.len(),
+        "inflight": o.inflight,
+        "creates_per_conn": o.creates_per_conn,
+        "reconnects": run.reconnects.load(Relaxed),
+        "creates": run.created.load(Relaxed),
+        "creates_in_window": in_window,
+        "creates_per_s": (in_window as f64 / secs).round(),
+        "latency": hist.json(),
+        "errors": run.errors.load(Relaxed),
+        "first_error": first_error,
+        "unanswered": run.unanswered.load(Relaxed),
+        "mismatched": run.mismatched.load(Relaxed),
+        "closed_sockets": closed,
+        "window_s": (secs * 1000.0).round() / 1000.0,
+        "workspaces_created": prefilled + run.created.load(Relaxed),
+        "rss_before_kib": rss0,
+        "rss_prefilled_kib": rss1,
+        "rss_after_kib": rss2,
+        "loadgen_cpu_pct": round1(me),
+        "server_cpu_pct": round1(server),
+        "other_cpu_pct": round1(others),
+        "steal_cpu_pct": round1(steal),
+    }))
+}
+
 /// Runs one mode and returns its JSON report.
 pub async fn run(o: &Opts) -> Result<Value> {
     o.validate()?;
@@ -1421,6 +1770,7 @@ pub async fn run(o: &Opts) -> Result<Value> {
         Mode::Auth => run_auth(o).await?,
         Mode::Join => run_join(o).await?,
         Mode::Idle => run_idle(o).await?,
+        Mode::Create => run_create(o).await?,
     };
     let mut out = json!({
         "mode": o.mode.name(),
@@ -1483,6 +1833,23 @@ pub fn summary(r: &Value) -> String {
             r["loadgen_cpu_pct"],
             r["server_cpu_pct"]
         ),
+        Some("create") => format!(
+            "{head}: {} creates/s over {} sockets × {} in flight after a prefill of {} ({} s), latency {}; \
+errors {}{}; CPU loadgen {}%, server {}%",
+            r["creates_per_s"],
+            r["conns"],
+            r["inflight"],
+            r["prefilled"],
+            r["prefill_s"],
+            lat(&r["latency"]),
+            r["errors"],
+            r["first_error"]
+                .as_str()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default(),
+            r["loadgen_cpu_pct"],
+            r["server_cpu_pct"]
+        ),
         Some("idle") => format!(
             "{head}: {} sockets ({} joined) held {} s: {} alive, all up: {}; server RSS {} → {} KiB = {} B/socket",
             r["conns"],
@@ -1518,7 +1885,11 @@ fn main() {
         .build()
         .expect("tokio runtime");
     // Hard bound on the whole run, whatever the mode.
-    let limit = opts.warmup * 3 + opts.duration * 3 + opts.hold.unwrap_or_default() + Duration::from_secs(600);
+    let limit = opts.warmup * 3
+        + opts.duration * 3
+        + opts.hold.unwrap_or_default()
+        + opts.prefill_timeout
+        + Duration::from_secs(600);
     match rt.block_on(async { tokio::time::timeout(limit, run(&opts)).await }) {
         Ok(Ok(report)) => {
             use std::io::Write;

@@ -358,7 +358,7 @@ struct Writer {
 impl Writer {
     async fn run(mut self, mut requests: mpsc::UnboundedReceiver<oneshot::Sender<std::io::Result<()>>>) {
         loop {
-            let request = tokio::select! {
+            let mut request = tokio::select! {
                 _ = self.dirty.notified() => None,
                 Some(reply) = requests.recv() => Some(reply),
             };
@@ -367,6 +367,7 @@ impl Writer {
                 tokio::select! {
                     _ = tokio::time::sleep(s.window) => {}
                     _ = s.urgent.notified() => {}
+                    Some(reply) = requests.recv() => request = Some(reply),
                 }
             }
             self = self.write_pending(&s).await;

@@ -44,10 +44,11 @@ process.on('exit', () => {
   }
 });
 
-// Spawns the binary in `dir` with config.js.toml = BASE_CONFIG + `config`.
-// Returns a handle at once; `ready` resolves when it listens, `exit` when it exits.
-function spawnServer({ dir = tempDir(), config = {}, secrets = newSecrets(), rustLog = 'warn' } = {}) {
-  fs.writeFileSync(path.join(dir, 'config.js.toml'), toml({ ...BASE_CONFIG, ...config }));
+// Spawns the binary in `dir` with config.js.toml = `base` (BASE_CONFIG unless
+// given) + `config`. Returns a handle at once; `ready` resolves when it
+// listens, `exit` when it exits.
+function spawnServer({ dir = tempDir(), config = {}, secrets = newSecrets(), rustLog = 'warn', base = BASE_CONFIG } = {}) {
+  fs.writeFileSync(path.join(dir, 'config.js.toml'), toml({ ...base, ...config }));
   // WRW_OPS_RUST_LOG overrides the log filter (debugging aid; tests that read logs pass rustLog).
   const env = { ...process.env, PORT: '0', DEVELOPMENT: 'true', ...secrets, RUST_LOG: rustLog === 'warn' && process.env.WRW_OPS_RUST_LOG ? process.env.WRW_OPS_RUST_LOG : rustLog };
   delete env.CONFIG_FILE;
@@ -130,6 +131,15 @@ async function kill9(srv) {
   srv.expectingExit = true;
   srv.child.kill('SIGKILL');
   await waitExit(srv, 5000, 'die on SIGKILL');
+}
+
+// A graceful stop: SIGTERM, then it must exit 0 by itself within `timeoutMs`.
+async function stop(srv, timeoutMs = 10000) {
+  if (srv.exited) return;
+  srv.expectingExit = true;
+  srv.child.kill('SIGTERM');
+  const { code, signal } = await waitExit(srv, timeoutMs, 'exit after SIGTERM');
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, `exit after SIGTERM; stderr:\n${srv.stderr().slice(-3000)}`);
 }
 
 // Test cleanup: SIGKILL (state must not matter), optional dir removal.
@@ -327,6 +337,38 @@ function delay(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+// The bytes and mtime of each file (null if absent), to check later that a
+// refused start left them alone.
+function snapshotFiles(files) {
+  return files.map((f) => (fs.existsSync(f) ? { f, bytes: fs.readFileSync(f), mtimeMs: fs.statSync(f).mtimeMs } : { f, bytes: null }));
+}
+
+// Starts the binary and expects it to refuse: it exits non-zero by itself
+// without listening, its stderr names `mentions`, and every file in
+// `unchanged` is byte-for-byte (and mtime) as before; every file in `absent`
+// still does not exist. `T` is a tracked() (the server is cleaned up with it).
+async function expectRefusedStart(T, { dir, config, secrets, base, mentions, unchanged = [], absent = [] }) {
+  const before = snapshotFiles(unchanged);
+  const srv = spawnServer({ dir, config, secrets, base, rustLog: 'info' });
+  srv.expectingExit = true;
+  T.servers.push(srv);
+  const { code, signal } = await waitExit(srv, 10000, 'refuse to start');
+  assert.equal(signal, null, 'it exits by itself');
+  assert.notEqual(code, 0, 'non-zero exit');
+  assert.doesNotMatch(srv.stdout(), /listening on/, 'it must not have started listening');
+  assert.ok(srv.stderr().includes(mentions), `stderr names ${mentions}:\n${srv.stderr()}`);
+  for (const b of before) {
+    if (b.bytes === null) {
+      assert.ok(!fs.existsSync(b.f), `${b.f} was not created`);
+      continue;
+    }
+    assert.ok(fs.readFileSync(b.f).equals(b.bytes), `${b.f} is byte-for-byte unchanged`);
+    assert.equal(fs.statSync(b.f).mtimeMs, b.mtimeMs, `${b.f} was not rewritten`);
+  }
+  for (const f of absent) assert.ok(!fs.existsSync(f), `${f} must not exist`);
+  return srv;
+}
+
 // Per-test bookkeeping the ops suites share: servers and sockets a test
 // started are closed after it, and `dirs` it registered are removed.
 function tracked(afterEach, { removeDir = true } = {}) {
@@ -361,7 +403,7 @@ function tracked(afterEach, { removeDir = true } = {}) {
 
 module.exports = {
   tracked,
-  BASE_CONFIG, toml, tempDir, newSecrets, spawnServer, startServer, waitExit, kill9, destroy,
+  BASE_CONFIG, toml, tempDir, newSecrets, spawnServer, startServer, waitExit, kill9, stop, destroy, expectRefusedStart,
   V4_WS, V4_POLL, V2_WS, V2_POLL, connect, vanish, close, nextOf, request, create, attend, attendOk,
   reAttendPayload, reAttend, get, health, parseProm, metric, scrape, poll, delay,
   waitFor: h.waitFor, next: h.next, nextEntry: h.nextEntry, mark: h.mark, quiet: h.quiet,
