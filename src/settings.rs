@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -34,6 +34,8 @@ pub enum SettingsError {
         #[source]
         source: Box<toml::de::Error>,
     },
+    #[error("{path}: cannot read the env file: {problem}")]
+    EnvRead { path: String, problem: String },
     #[error("{path}: cannot read: {source}")]
     ConfigRead {
         path: String,
@@ -604,13 +606,29 @@ impl Settings {
     /// Reads `.env` (the process environment wins over it) and `config.js.toml`
     /// (or the file named by `CONFIG_FILE`) from the current directory.
     pub fn load() -> Result<Settings, SettingsError> {
-        let _ = dotenvy::dotenv();
+        Settings::load_from(None, None)
+    }
+
+    /// `load`, with the command line's `--env-file` and `--config` in place of
+    /// `.env` and `CONFIG_FILE`/`config.js.toml`. A file named explicitly must exist.
+    pub fn load_from(env_file: Option<&Path>, config_file: Option<&Path>) -> Result<Settings, SettingsError> {
+        match env_file {
+            Some(path) => {
+                dotenvy::from_path(path).map_err(|e| SettingsError::EnvRead {
+                    path: path.display().to_string(),
+                    problem: e.to_string(),
+                })?;
+            }
+            None => {
+                let _ = dotenvy::dotenv();
+            }
+        }
         let env: HashMap<String, String> = std::env::vars().collect();
-        let path = env
-            .get("CONFIG_FILE")
-            .cloned()
-            .unwrap_or_else(|| CONFIG_FILE.to_string());
-        let explicit = env.contains_key("CONFIG_FILE");
+        let (path, explicit) = match (config_file, env.get("CONFIG_FILE")) {
+            (Some(p), _) => (p.display().to_string(), true),
+            (None, Some(p)) => (p.clone(), true),
+            (None, None) => (CONFIG_FILE.to_string(), false),
+        };
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => Some(t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => None,

@@ -57,8 +57,16 @@ pub async fn hangup(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
     Ok(())
 }
 
+pub async fn mic_toggle(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+    toggle(ctx, m, "mic-toggle").await
+}
+
+pub async fn cam_toggle(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+    toggle(ctx, m, "cam-toggle").await
+}
+
 /// `mic-toggle` and `cam-toggle`: the same message under two names.
-pub async fn toggle(ctx: &mut Ctx<'_>, mut m: Member, event: &str) -> Result<(), Rejection> {
+async fn toggle(ctx: &mut Ctx<'_>, mut m: Member, event: &str) -> Result<(), Rejection> {
     let out = json!({
         "attendee": payload::take(&mut m.payload, "attendee"),
         "state": payload::take(&mut m.payload, "state"),

@@ -26,7 +26,7 @@ use socketioxide::SocketIo;
 use tokio::sync::{mpsc, oneshot};
 
 use super::presence::{self, Admission, Session};
-use super::{alerts, Ctx, Guarded, Rejection};
+use super::{alerts, Ctx, EventName, Rejection};
 use crate::app::App;
 use crate::limits;
 
@@ -192,19 +192,10 @@ async fn event_loop(socket: SocketRef, app: Arc<App>, mut session: Session, mut 
                 }
             }
         };
-        metrics::counter!("wrw_events_total", "event" => metric_name(&name), "outcome" => outcome).increment(1);
+        // Known names only, so a client cannot grow the label set.
+        let label = EventName::from_wire(&name).map(EventName::wire).unwrap_or("unknown");
+        metrics::counter!("wrw_events_total", "event" => label, "outcome" => outcome).increment(1);
     }
     tracing::debug!(sid = %socket.id, "event loop ended");
     presence::disconnected(&app, socket.id, session);
-}
-
-/// The event name as a metrics label: known names only, so a client cannot
-/// grow the label set.
-fn metric_name(name: &str) -> &'static str {
-    match name {
-        "iceservers" => "iceservers",
-        "create" => "create",
-        "attend" => "attend",
-        other => Guarded::from_name(other).map(Guarded::name).unwrap_or("unknown"),
-    }
 }

@@ -28,6 +28,30 @@ pub struct Rule {
     pub restores_lapsed: bool,
 }
 
+impl Rule {
+    /// Any member, named by `attendee`.
+    pub const MEMBER: Rule = Rule {
+        sender: "attendee",
+        owner_only: false,
+        restores_lapsed: false,
+    };
+    /// The owner only (`kick`, `destroy`).
+    pub const OWNER: Rule = Rule {
+        owner_only: true,
+        ..Rule::MEMBER
+    };
+    /// A member named by `broadcaster` (the relays).
+    pub const BROADCASTER: Rule = Rule {
+        sender: "broadcaster",
+        ..Rule::MEMBER
+    };
+    /// `re-attend`: a member, or one removed only by its grace period.
+    pub const RESTORES_LAPSED: Rule = Rule {
+        restores_lapsed: true,
+        ..Rule::MEMBER
+    };
+}
+
 /// A sender that passed the guard, with the rest of its payload.
 pub struct Member {
     pub workspace: WorkspaceId,

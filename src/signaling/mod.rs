@@ -1,10 +1,11 @@
-//! The Socket.IO side: the table of events, what each token-checked event
-//! requires of its sender, and the emit helpers handlers share. How a socket
+//! The Socket.IO side: the table of events (`events.rs`) and the emit
+//! helpers handlers share. How a socket
 //! gets here (connect, ordered event loop) is `connection.rs`.
 
 mod alerts;
 mod call;
 mod connection;
+mod events;
 mod guard;
 mod payload;
 mod presence;
@@ -18,7 +19,7 @@ use socketioxide::operators::BroadcastOperators;
 
 pub use alerts::Rejection;
 pub use connection::register;
-use guard::{Member, Rule};
+pub use events::{as_json as event_table, EventName};
 pub use presence::sweep_expired;
 use presence::Session;
 
@@ -32,88 +33,6 @@ async fn send<T: ?Sized + Serialize>(to: BroadcastOperators, event: &str, data: 
     }
 }
 
-/// The token-checked events and what each requires of its sender.
-#[derive(Clone, Copy, Debug)]
-enum Guarded {
-    ReAttend,
-    Attendees,
-    Leave,
-    Kick,
-    Destroy,
-    Ring,
-    Answer,
-    Busy,
-    Hangup,
-    MicToggle,
-    CamToggle,
-    IceCandidate,
-    Negotiation,
-}
-
-impl Guarded {
-    fn from_name(name: &str) -> Option<Guarded> {
-        Some(match name {
-            "re-attend" => Guarded::ReAttend,
-            "attendees" => Guarded::Attendees,
-            "leave" => Guarded::Leave,
-            "kick" => Guarded::Kick,
-            "destroy" => Guarded::Destroy,
-            "ring" => Guarded::Ring,
-            "answer" => Guarded::Answer,
-            "busy" => Guarded::Busy,
-            "hangup" => Guarded::Hangup,
-            "mic-toggle" => Guarded::MicToggle,
-            "cam-toggle" => Guarded::CamToggle,
-            "icecandidate" => Guarded::IceCandidate,
-            "negotiation" => Guarded::Negotiation,
-            _ => return None,
-        })
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Guarded::ReAttend => "re-attend",
-            Guarded::Attendees => "attendees",
-            Guarded::Leave => "leave",
-            Guarded::Kick => "kick",
-            Guarded::Destroy => "destroy",
-            Guarded::Ring => "ring",
-            Guarded::Answer => "answer",
-            Guarded::Busy => "busy",
-            Guarded::Hangup => "hangup",
-            Guarded::MicToggle => "mic-toggle",
-            Guarded::CamToggle => "cam-toggle",
-            Guarded::IceCandidate => "icecandidate",
-            Guarded::Negotiation => "negotiation",
-        }
-    }
-
-    fn rule(self) -> Rule {
-        match self {
-            Guarded::IceCandidate | Guarded::Negotiation => Rule {
-                sender: "broadcaster",
-                owner_only: false,
-                restores_lapsed: false,
-            },
-            Guarded::Kick | Guarded::Destroy => Rule {
-                sender: "attendee",
-                owner_only: true,
-                restores_lapsed: false,
-            },
-            Guarded::ReAttend => Rule {
-                sender: "attendee",
-                owner_only: false,
-                restores_lapsed: true,
-            },
-            _ => Rule {
-                sender: "attendee",
-                owner_only: false,
-                restores_lapsed: false,
-            },
-        }
-    }
-}
-
 /// One event being handled: the shared app, the sending socket and its session.
 pub struct Ctx<'a> {
     app: &'a App,
@@ -123,42 +42,12 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     async fn handle(&mut self, name: &str, data: Result<Value, String>) -> Result<(), Rejection> {
-        match name {
-            "iceservers" => {
-                let servers = self.app.ice.for_socket(&self.socket.id.to_string()).await;
-                self.reply("iceservers", &servers);
-                Ok(())
+        match EventName::from_wire(name) {
+            Some(event) => events::dispatch(self, event, data).await,
+            None => {
+                let shown: String = name.chars().take(40).collect();
+                Err(Rejection::Alert(format!("Unknown event {shown:?}.").into()))
             }
-            "create" => workspace::create(self, data).await,
-            "attend" => workspace::attend(self, data).await,
-            other => match Guarded::from_name(other) {
-                Some(event) => {
-                    let member = guard::admit(self.app, self.socket, self.session, event.rule(), data).await?;
-                    self.handle_guarded(event, member).await
-                }
-                None => {
-                    let shown: String = other.chars().take(40).collect();
-                    Err(Rejection::Alert(format!("Unknown event {shown:?}.").into()))
-                }
-            },
-        }
-    }
-
-    async fn handle_guarded(&mut self, event: Guarded, m: Member) -> Result<(), Rejection> {
-        match event {
-            Guarded::ReAttend => workspace::re_attend(self, m).await,
-            Guarded::Attendees => workspace::attendees(self, m).await,
-            Guarded::Leave => workspace::leave(self, m).await,
-            Guarded::Kick => workspace::kick(self, m).await,
-            Guarded::Destroy => workspace::destroy(self, m).await,
-            Guarded::Ring => call::ring(self, m).await,
-            Guarded::Answer => call::answer(self, m).await,
-            Guarded::Busy => call::busy(self, m).await,
-            Guarded::Hangup => call::hangup(self, m).await,
-            Guarded::MicToggle => call::toggle(self, m, "mic-toggle").await,
-            Guarded::CamToggle => call::toggle(self, m, "cam-toggle").await,
-            Guarded::IceCandidate => relay::icecandidate(self, m).await,
-            Guarded::Negotiation => relay::negotiation(self, m).await,
         }
     }
 

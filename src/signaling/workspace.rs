@@ -56,6 +56,13 @@ fn new_attendee(ctx: &Ctx<'_>, payload: &Payload) -> Result<Attendee, Rejection>
     })
 }
 
+/// `iceservers`: any payload or none.
+pub async fn iceservers(ctx: &mut Ctx<'_>, _data: Result<Value, String>) -> Result<(), Rejection> {
+    let servers = ctx.app.ice.for_socket(&ctx.socket.id.to_string()).await;
+    ctx.reply("iceservers", &servers);
+    Ok(())
+}
+
 pub async fn create(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<(), Rejection> {
     let payload = payload::object(data)?;
     let s = &ctx.app.settings;
