@@ -21,13 +21,12 @@ use tower_http::services::ServeDir;
 use crate::app::App;
 use crate::ops;
 use crate::settings::{CorsOrigins, MetricsEndpoint};
+use crate::VERSION;
 
 /// `/metrics` alone, for `metrics_address` = a listener of its own.
 pub fn metrics_router(app: Arc<App>) -> Router {
     Router::new().route("/metrics", get(ops::metrics)).with_state(app)
 }
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The whole HTTP service; `socket_io` is the Socket.IO layer to serve beside it.
 pub fn router<L>(app: Arc<App>, socket_io: L) -> Router

@@ -42,6 +42,65 @@ pub enum ServeError {
     Tls(#[from] tls::TlsError),
 }
 
+/// The server's version, as `--version`, `/health` and `GET /` report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything `serve` would load, checked without binding a port or writing
+/// a file: the certificate files and the storage file. Returns a summary.
+pub fn check(settings: &Settings) -> Result<String, ServeError> {
+    let mut summary = vec![format!(
+        "listen {}:{}{}",
+        settings.host,
+        settings.port,
+        if settings.development {
+            " (development mode)"
+        } else {
+            ""
+        }
+    )];
+    match CertFiles::from_settings(&settings.https).filter(|_| settings.enable_https) {
+        Some(files) => {
+            Tls::new(files)?;
+            summary.push("HTTPS: certificate and key load and match".into());
+        }
+        None => summary.push("HTTPS: off".into()),
+    }
+    let imported = match &settings.json_storage_file {
+        Some(path) => {
+            let found = FileStore::inspect(path, settings.workspace_id_len)?;
+            summary.push(format!(
+                "store: {} ({} workspaces{}{})",
+                path.display(),
+                found.workspaces,
+                if found.original_format {
+                    ", the original server's file: imported on start"
+                } else {
+                    ""
+                },
+                if found.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} left out", found.skipped.len())
+                }
+            ));
+            found.imported_from_original
+        }
+        None => {
+            summary.push("store: memory only".into());
+            false
+        }
+    };
+    summary.push(format!(
+        "original server's tokens: {}",
+        if settings.legacy_tokens.enabled(imported) {
+            "accepted"
+        } else {
+            "refused"
+        }
+    ));
+    Ok(summary.join("\n"))
+}
+
 /// How long open HTTP requests may take to finish once every socket is closed.
 const HTTP_DRAIN: Duration = Duration::from_secs(2);
 

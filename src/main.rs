@@ -1,29 +1,99 @@
-//! The binary: settings → logs → serve → wait for SIGTERM/SIGINT. No logic.
+//! The binary: the command line, then settings → logs → serve → wait for
+//! SIGTERM/SIGINT. No logic of its own.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 use wrw::settings::{LogFormat, Settings};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let settings = match Settings::load() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("configuration error: {e}");
-            std::process::exit(2);
+/// The webRTCWorkspaces signaling server. With no arguments it serves, reading
+/// `.env` and `config.js.toml` from the current directory, as the original did.
+#[derive(Parser)]
+#[command(name = "webrtc-workspaces-server", version, about, long_about = None)]
+struct Cli {
+    /// The env file to read instead of `./.env` (the process environment still wins).
+    #[arg(long, value_name = "PATH", global = true)]
+    env_file: Option<PathBuf>,
+    /// The config file to read instead of `./config.js.toml` (or `CONFIG_FILE`).
+    #[arg(long, value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
+    /// Print the events the server handles, as JSON, and exit.
+    #[arg(long)]
+    list_events: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (what no arguments at all does).
+    Serve,
+    /// Load and validate everything (settings, certificate files, the storage
+    /// file) without binding a port or writing anything; exit 0 with a
+    /// summary, or 1 with the error the server would give.
+    Check,
+}
+
+fn settings(cli: &Cli) -> Result<Settings, wrw::settings::SettingsError> {
+    Settings::load_from(cli.env_file.as_deref(), cli.config.as_deref())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if cli.list_events {
+        println!("{}", wrw::signaling::event_table());
+        return Ok(());
+    }
+    match cli.command {
+        Some(Command::Check) => check(&cli),
+        Some(Command::Serve) | None => {
+            let settings = match settings(&cli) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("configuration error: {e}");
+                    std::process::exit(2);
+                }
+            };
+            tokio::runtime::Runtime::new()
+                .context("starting the runtime")?
+                .block_on(serve(settings))
         }
-    };
+    }
+}
+
+fn check(cli: &Cli) -> anyhow::Result<()> {
+    let outcome = settings(cli)
+        .map_err(|e| format!("configuration error: {e}"))
+        .and_then(|s| wrw::check(&s).map_err(|e| format!("startup error: {e}")));
+    match outcome {
+        Ok(summary) => {
+            println!("configuration OK\n{summary}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    match settings.log_format {
+    match format {
         LogFormat::Json => logs.json().init(),
         LogFormat::Text => logs.init(),
     }
+}
 
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    init_logs(settings.log_format);
     if settings.secrets.ephemeral {
         tracing::warn!(
             "MAGICK_TOKEN/SALT_STRING not set: using random secrets for this run; tokens will not survive a restart"
@@ -47,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
     };
     println!(
         "webRTCWorkspaces signaling server {} listening on {}://{} ({mode})",
-        wrw::http::VERSION,
+        wrw::VERSION,
         server.scheme(),
         server.local_addr()
     );

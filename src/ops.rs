@@ -35,7 +35,7 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
     let draining = app.is_draining();
     let body = json!({
         "status": if draining { "draining" } else { "ok" },
-        "version": crate::http::VERSION,
+        "version": crate::VERSION,
         "uptime_secs": app.started.elapsed().as_secs(),
         "sockets": app.io.sockets().len(),
         "workspaces": stats.workspaces,

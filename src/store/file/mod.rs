@@ -111,6 +111,20 @@ struct Loaded {
     /// Anything beyond the snapshot (journal records, an import): a fresh
     /// snapshot is written before serving.
     rewrite: bool,
+    /// The original server's file, to keep as `<file>.original` before ours replaces it.
+    original: Option<Vec<u8>>,
+    skipped: Vec<String>,
+}
+
+/// What `FileStore::inspect` found, without changing anything on disk.
+#[derive(Debug)]
+pub struct Inspection {
+    pub workspaces: usize,
+    pub imported_from_original: bool,
+    /// The file is the original server's and would be imported on start.
+    pub original_format: bool,
+    /// Workspaces of the original's file an import would leave out.
+    pub skipped: Vec<String>,
 }
 
 fn shown(path: &Path) -> String {
@@ -149,6 +163,8 @@ fn load(path: &Path, id_len: usize) -> Result<Loaded, LoadError> {
             seq: 0,
             imported_from_original: false,
             rewrite: true,
+            original: None,
+            skipped: Vec::new(),
         },
         Some(bytes) if is_ours(path, &bytes)? => {
             let s: Snapshot = serde_json::from_slice(&bytes).map_err(|e| corrupt(path, e.to_string()))?;
@@ -160,6 +176,8 @@ fn load(path: &Path, id_len: usize) -> Result<Loaded, LoadError> {
                 seq: s.seq,
                 imported_from_original: s.imported_from_original,
                 rewrite: false,
+                original: None,
+                skipped: Vec::new(),
             }
         }
         Some(bytes) => import_original(path, &bytes, id_len)?,
@@ -208,8 +226,7 @@ fn is_ours(path: &Path, bytes: &[u8]) -> Result<bool, LoadError> {
         .map_err(|e| corrupt(path, e.to_string()))
 }
 
-/// Takes the original server's file: backed up as `<file>.original` (before
-/// anything of ours is written over it), then converted.
+/// Reads the original server's file (converted; written nowhere yet).
 fn import_original(path: &Path, bytes: &[u8], id_len: usize) -> Result<Loaded, LoadError> {
     let imported = original::parse(bytes, id_len).map_err(|p| {
         corrupt(
@@ -217,6 +234,19 @@ fn import_original(path: &Path, bytes: &[u8], id_len: usize) -> Result<Loaded, L
             format!("neither this server's snapshot nor the original server's file: {p}"),
         )
     })?;
+    Ok(Loaded {
+        workspaces: imported.workspaces,
+        seq: 0,
+        imported_from_original: true,
+        rewrite: true,
+        original: Some(bytes.to_vec()),
+        skipped: imported.skipped,
+    })
+}
+
+/// Keeps the original server's file as `<file>.original`, before anything of
+/// ours is written over it.
+fn back_up_original(path: &Path, bytes: &[u8], skipped: &[String], workspaces: usize) -> Result<(), LoadError> {
     let backup = snapshot::sibling(path, ".original");
     match std::fs::read(&backup) {
         Ok(existing) if existing == bytes => {}
@@ -231,22 +261,17 @@ fn import_original(path: &Path, bytes: &[u8], id_len: usize) -> Result<Loaded, L
         }
         Err(_) => snapshot::replace_atomically(&backup, |w| w.write_all(bytes)).map_err(|e| write_error(&backup, e))?,
     }
-    for why in &imported.skipped {
+    for why in skipped {
         tracing::warn!(file = %path.display(), skipped = %why, "a workspace of the original's file was left out (kept in the .original backup)");
     }
     tracing::info!(
         file = %path.display(),
         backup = %backup.display(),
-        workspaces = imported.workspaces.len(),
-        skipped = imported.skipped.len(),
+        workspaces,
+        skipped = skipped.len(),
         "imported the original server's storage file"
     );
-    Ok(Loaded {
-        workspaces: imported.workspaces,
-        seq: 0,
-        imported_from_original: true,
-        rewrite: true,
-    })
+    Ok(())
 }
 
 impl FileStore {
@@ -256,8 +281,22 @@ impl FileStore {
         FileStore::open_with(path, window, id_len, MIN_COMPACTION_BYTES)
     }
 
+    /// Loads `path` as `open` would, writing nothing (`check`).
+    pub fn inspect(path: &Path, id_len: usize) -> Result<Inspection, LoadError> {
+        let loaded = load(path, id_len)?;
+        Ok(Inspection {
+            workspaces: loaded.workspaces.len(),
+            imported_from_original: loaded.imported_from_original,
+            original_format: loaded.original.is_some(),
+            skipped: loaded.skipped,
+        })
+    }
+
     fn open_with(path: &Path, window: Duration, id_len: usize, compaction_floor: u64) -> Result<FileStore, LoadError> {
         let loaded = load(path, id_len)?;
+        if let Some(bytes) = &loaded.original {
+            back_up_original(path, bytes, &loaded.skipped, loaded.workspaces.len())?;
+        }
         let snap = Snapshot::new(loaded.seq, loaded.imported_from_original, loaded.workspaces);
         let snapshot_bytes = if loaded.rewrite {
             snapshot::write(path, &snap).map_err(|e| write_error(path, e))?

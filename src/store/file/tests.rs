@@ -22,6 +22,13 @@ fn workspace() -> Workspace {
     }
 }
 
+/// Every wait on the writer is bounded: a writer that hangs fails the test.
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .expect("the store answered within 10 s")
+}
+
 fn open(path: &Path) -> FileStore {
     FileStore::open(path, Duration::ZERO, 10).unwrap()
 }
@@ -44,10 +51,10 @@ async fn an_acknowledged_change_survives_a_crash_without_flush() {
     let gone = workspace();
     {
         let store = open(&path);
-        store.create(w.clone()).await.unwrap();
-        store.create(gone.clone()).await.unwrap();
-        store.add_attendee(&w.id, guest.clone(), 4).await.unwrap();
-        store.destroy(&gone.id).await.unwrap();
+        within(store.create(w.clone())).await.unwrap();
+        within(store.create(gone.clone())).await.unwrap();
+        within(store.add_attendee(&w.id, guest.clone(), 4)).await.unwrap();
+        within(store.destroy(&gone.id)).await.unwrap();
         crash(store);
     }
     let store = open(&path);
@@ -83,7 +90,7 @@ async fn concurrent_changes_share_fsyncs() {
         })
         .collect();
     for t in tasks {
-        t.await.unwrap().unwrap();
+        within(t).await.unwrap().unwrap();
     }
     let appends = store.shared.appends.load(Ordering::Relaxed);
     assert!(appends < 200, "200 concurrent creates took {appends} appends");
@@ -98,7 +105,7 @@ async fn a_flush_window_defers_the_write_and_flush_forces_it() {
     let path = dir.path().join("store.json");
     let store = FileStore::open(&path, Duration::from_secs(3600), 10).unwrap();
     let w = workspace();
-    store.create(w.clone()).await.unwrap();
+    within(store.create(w.clone())).await.unwrap();
     assert_eq!(
         store.shared.appends.load(Ordering::Relaxed),
         0,
@@ -127,9 +134,9 @@ async fn compaction_keeps_every_change_while_appends_go_on() {
     let mut kept = Vec::new();
     for i in 0..300 {
         let w = workspace();
-        store.create(w.clone()).await.unwrap();
+        within(store.create(w.clone())).await.unwrap();
         if i % 3 == 0 {
-            store.destroy(&w.id).await.unwrap();
+            within(store.destroy(&w.id)).await.unwrap();
         } else {
             kept.push(w.id);
         }
@@ -140,7 +147,9 @@ async fn compaction_keeps_every_change_while_appends_go_on() {
             if snap.seq > 0 {
                 return snap.seq;
             }
-            store.set_call(&kept[0], serde_json::json!({"n": 1})).await.unwrap();
+            within(store.set_call(&kept[0], serde_json::json!({"n": 1})))
+                .await
+                .unwrap();
         }
     })
     .await
@@ -163,9 +172,9 @@ async fn a_journal_left_by_a_crash_mid_compaction_replays_by_sequence() {
     let (a, b) = (workspace(), workspace());
     {
         let store = open(&path);
-        store.create(a.clone()).await.unwrap();
-        store.create(b.clone()).await.unwrap();
-        store.destroy(&a.id).await.unwrap();
+        within(store.create(a.clone())).await.unwrap();
+        within(store.create(b.clone())).await.unwrap();
+        within(store.destroy(&a.id)).await.unwrap();
         crash(store);
     }
     // As if a compaction had renamed the journal aside and died before its snapshot.

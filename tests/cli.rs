@@ -1,0 +1,232 @@
+//! The command line of the real binary: `--help`, `--version`,
+//! `--list-events` and `check` answer without serving, and `check` gives the
+//! error the server would give (exit 1) or a summary (exit 0), writing nothing.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_webrtc-workspaces-server");
+
+/// Runs the binary in `dir` with only `env` (and PATH) set, bounded in time.
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the binary");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+        Ok(out) => out.expect("wait for the binary"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{args:?} did not exit within 20 s (it must not serve)");
+        }
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A port held by this test: a server that tried to listen on it would fail.
+fn held_port() -> (TcpListener, String) {
+    let l = TcpListener::bind("0.0.0.0:0").expect("bind");
+    let port = l.local_addr().expect("addr").port().to_string();
+    (l, port)
+}
+
+const SECRETS: [(&str, &str); 2] = [
+    ("MAGICK_TOKEN", "cli-test-secret-1"),
+    ("SALT_STRING", "cli-test-secret-2"),
+];
+
+#[test]
+fn help_and_version_answer_and_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_held, port) = held_port();
+    let help = run(dir.path(), &["--help"], &[("PORT", &port)]);
+    assert!(help.status.success(), "{help:?}");
+    let out = text(&help.stdout);
+    for word in ["check", "--config", "--env-file", "--list-events", "--version"] {
+        assert!(out.contains(word), "--help mentions {word}:\n{out}");
+    }
+    let version = run(dir.path(), &["--version"], &[("PORT", &port)]);
+    assert!(version.status.success());
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!("webrtc-workspaces-server {}", wrw::VERSION)
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
+
+#[test]
+fn list_events_is_the_servers_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["--list-events"], &[]);
+    assert!(out.status.success());
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    let table: Vec<&str> = wrw::signaling::EventName::ALL.iter().map(|e| e.wire()).collect();
+    assert_eq!(names, table);
+    assert_eq!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["guarded"] == true)
+            .count(),
+        13
+    );
+}
+
+#[test]
+fn check_accepts_a_good_configuration_without_binding_or_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_held, port) = held_port();
+    std::fs::write(
+        dir.path().join("config.js.toml"),
+        "json_storage_file = \"store.json\"\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check"], &[("PORT", &port), SECRETS[0], SECRETS[1]]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.starts_with("configuration OK"), "{summary}");
+    assert!(summary.contains("store.json (0 workspaces"), "{summary}");
+    assert!(!dir.path().join("store.json").exists(), "check creates no storage file");
+}
+
+#[test]
+fn check_gives_the_servers_error_and_exit_1_for_each_kind_of_bad_configuration() {
+    let cases: [(&str, Option<&str>, Vec<(&str, &str)>, Option<(&str, &[u8])>, &str); 7] = [
+        (
+            "a bad value",
+            Some("max_capacity_of_workspace = 0\n"),
+            vec![],
+            None,
+            "max_capacity_of_workspace",
+        ),
+        (
+            "an unknown key",
+            Some("max_capacity = 3\n"),
+            vec![],
+            None,
+            "max_capacity",
+        ),
+        (
+            "TOML that does not parse",
+            Some("host = \n"),
+            vec![],
+            None,
+            "config.js.toml",
+        ),
+        (
+            "a missing secret in production",
+            None,
+            vec![("DEVELOPMENT", "false"), ("SALT_STRING", "x-secret-1")],
+            None,
+            "MAGICK_TOKEN",
+        ),
+        (
+            "a missing certificate file",
+            Some("[https]\nkey = \"nokey.pem\"\ncert = \"nocert.pem\"\n"),
+            vec![("ENABLE_HTTPS", "true")],
+            None,
+            "nocert.pem",
+        ),
+        (
+            "a corrupt storage file",
+            Some("json_storage_file = \"store.json\"\n"),
+            vec![],
+            Some((
+                "store.json",
+                b"{\"format\":\"webrtc-workspaces-server/1\",\"workspaces\":[",
+            )),
+            "store.json",
+        ),
+        (
+            "a storage file in neither format",
+            Some("json_storage_file = \"store.json\"\n"),
+            vec![],
+            Some(("store.json", b"[1,2]")),
+            "store.json",
+        ),
+    ];
+    for (what, config, env, file, names) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(c) = config {
+            std::fs::write(dir.path().join("config.js.toml"), c).unwrap();
+        }
+        if let Some((name, bytes)) = file {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let out = run(dir.path(), &["check"], &env);
+        assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(names), "{what}: the error names {names}: {err}");
+        if let Some((name, bytes)) = file {
+            assert_eq!(
+                std::fs::read(dir.path().join(name)).unwrap(),
+                bytes,
+                "{what}: file unchanged"
+            );
+        }
+        // The server itself refuses the same configuration with the same words.
+        let served = run(dir.path(), &[], &[env.as_slice(), &[("PORT", "0")]].concat());
+        assert_eq!(served.status.code(), Some(2), "{what}: the server refuses to start");
+        let first_line = err.lines().next().unwrap_or_default();
+        assert!(
+            text(&served.stderr).contains(first_line),
+            "{what}: {}",
+            text(&served.stderr)
+        );
+    }
+}
+
+#[test]
+fn check_names_an_explicit_config_or_env_file_that_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["check", "--config", "elsewhere.toml"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("elsewhere.toml"));
+    let out = run(dir.path(), &["--env-file", "prod.env", "check"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("prod.env"));
+    std::fs::write(
+        dir.path().join("prod.env"),
+        "MAGICK_TOKEN=\"from-env-file-1\"\nSALT_STRING=\"from-env-file-2\"\nDEVELOPMENT=false\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("other.toml"), "max_capacity_of_workspace = 7\n").unwrap();
+    let out = run(
+        dir.path(),
+        &["--env-file", "prod.env", "--config", "other.toml", "check"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("development mode"),
+        "production secrets came from prod.env"
+    );
+}
