@@ -6,7 +6,8 @@ FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-RUN cargo build --release --locked --bin webrtc-workspaces-server
+# Stripped: the shipped binary carries no debug info (Cargo.toml keeps line tables for local builds).
+RUN cargo build --release --locked --bin webrtc-workspaces-server --config profile.release.strip=true
 
 FROM debian:bookworm-slim
 RUN apt-get update \

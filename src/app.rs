@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use socketioxide::SocketIo;
 
 use crate::model::AttendeeId;
 
 use crate::ice::IceServers;
 use crate::limits::Limits;
 use crate::settings::Settings;
+use crate::signaling::Hub;
 use crate::store::Store;
 use crate::tokens::{OriginalVerifier, Tokens};
 
@@ -26,7 +26,7 @@ pub struct App {
     pub ice: IceServers,
     pub limits: Limits,
     /// For messages that no socket's own event triggers (presence, expiry).
-    pub io: SocketIo,
+    pub io: Arc<dyn Hub>,
     pub started: std::time::Instant,
     /// When each recently disconnected attendee lost its last known socket
     /// (presence grace bookkeeping; entries go when the grace resolves).
@@ -35,8 +35,12 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(settings: Settings, store: Arc<dyn Store>, io: SocketIo, legacy_tokens: bool) -> App {
-        let tokens = Tokens::new(&settings.secrets.jwt, &settings.secrets.salt, &settings.token_delimiter);
+    pub fn new(settings: Settings, store: Arc<dyn Store>, io: Arc<dyn Hub>, legacy_tokens: bool) -> App {
+        let tokens = Tokens::new(
+            settings.secrets.jwt.expose(),
+            settings.secrets.salt.expose(),
+            &settings.token_delimiter,
+        );
         let ice = IceServers::from_settings(&settings);
         let limits = Limits::new(settings.limits.clone());
         App {

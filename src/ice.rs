@@ -53,7 +53,7 @@ impl IceServers {
                     settings.twilio_api_base.trim_end_matches('/')
                 ),
                 sid: sid.clone(),
-                token: token.clone(),
+                token: token.expose().clone(),
                 margin: settings.twilio_ttl_margin,
                 cache: Mutex::new(Cache::Empty),
             })
@@ -86,7 +86,7 @@ impl IceServers {
 fn turn_rest_servers(turn: &TurnRest, who: &str, now: SystemTime) -> Vec<Value> {
     let expiry = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + turn.ttl.as_secs();
     let username = format!("{expiry}:{who}");
-    let mut mac = Hmac::<Sha1>::new_from_slice(turn.secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha1>::new_from_slice(turn.secret.expose().as_bytes()).expect("HMAC takes any key length");
     mac.update(username.as_bytes());
     let credential = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     turn.urls

@@ -203,8 +203,8 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         .ws_max_message_size(max_payload as usize)
         .ws_max_frame_size(max_payload as usize)
         .build_layer();
-    let app = Arc::new(App::new(settings, store, io.clone(), legacy_tokens));
-    signaling::register(&io, app.clone());
+    let app = Arc::new(App::new(settings, store, Arc::new(io.clone()), legacy_tokens));
+    io.ns("/", signaling::namespace(app.clone()));
 
     let (stop, _) = watch::channel(false);
     let router = http::router(app.clone(), layer);
@@ -239,10 +239,6 @@ impl Server {
     /// Where `/metrics` listens when it has a listener of its own.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
-    }
-
-    pub fn app(&self) -> &Arc<App> {
-        &self.app
     }
 
     /// `https` or `http`, for the banner.

@@ -37,7 +37,7 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
         "status": if draining { "draining" } else { "ok" },
         "version": crate::VERSION,
         "uptime_secs": app.started.elapsed().as_secs(),
-        "sockets": app.io.sockets().len(),
+        "sockets": app.io.local_sockets().len(),
         "workspaces": stats.workspaces,
     });
     let code = if draining {
@@ -58,16 +58,8 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     ] {
         by_kind.insert(kind, 0);
     }
-    for socket in app.io.sockets() {
-        let protocol = match socket.protocol() {
-            socketioxide::ProtocolVersion::V4 => "3",
-            socketioxide::ProtocolVersion::V5 => "4",
-        };
-        let transport = match socket.transport_type() {
-            socketioxide::TransportType::Polling => "polling",
-            socketioxide::TransportType::Websocket => "websocket",
-        };
-        *by_kind.entry((protocol, transport)).or_default() += 1;
+    for kind in app.io.local_sockets() {
+        *by_kind.entry(kind).or_default() += 1;
     }
     for ((eio, transport), n) in by_kind {
         metrics::gauge!("wrw_sockets_connected", "eio" => eio, "transport" => transport).set(n as f64);

@@ -117,9 +117,19 @@ fn check_accepts_a_good_configuration_without_binding_or_writing() {
     assert!(!dir.path().join("store.json").exists(), "check creates no storage file");
 }
 
+/// What is wrong, the config file, extra env, a file to put in the dir, and
+/// what the error must name.
+type BadCase<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Vec<(&'a str, &'a str)>,
+    Option<(&'a str, &'a [u8])>,
+    &'a str,
+);
+
 #[test]
 fn check_gives_the_servers_error_and_exit_1_for_each_kind_of_bad_configuration() {
-    let cases: [(&str, Option<&str>, Vec<(&str, &str)>, Option<(&str, &[u8])>, &str); 7] = [
+    let cases: [BadCase; 7] = [
         (
             "a bad value",
             Some("max_capacity_of_workspace = 0\n"),

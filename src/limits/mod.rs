@@ -21,10 +21,6 @@ use crate::settings::LimitSettings;
 use window::WindowCounter;
 
 /// What a client sees when it hits a limit.
-pub const PIN_LOCKED: &str = "Too many wrong PINs. Please wait a minute before trying again.";
-pub const CREATE_LIMIT: &str = "Too many workspaces created from your address. Please try again later.";
-pub const LIVE_LIMIT: &str = "The server has reached its workspace limit. Please try again later.";
-pub const RATE_LIMITED: &str = "Too many events; slow down.";
 pub const TOO_MANY_CONNECTIONS: &str = "Too many connections from your address.";
 
 /// Counters beyond this many keys are swept of expired entries at once, and

@@ -1,80 +1,165 @@
 //! Every way an event can be refused, and the one place that answers it.
 //! The texts are the original server's where it had one (the library shows
-//! them to the user), so they are part of the wire contract.
+//! them to the user), so they are part of the wire contract
+//! (`tests/CONTRACT.md`). Each alert is declared once, with its metric reason.
 
 use std::borrow::Cow;
 
 use serde_json::json;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
-use crate::limits;
+macro_rules! alerts {
+    ($($variant:ident => $reason:literal, $text:literal;)*) => {
+        /// An alert whose text is fixed.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Alert {
+            $($variant,)*
+        }
 
-pub const NOT_AN_OBJECT: &str = "Invalid request: the payload must be an object.";
-pub const BAD_WORKSPACE_ID: &str = "Please provide a valid workspace ID.";
-pub const BAD_ATTENDEE_ID: &str = "Please provide a valid attendee ID.";
-pub const NO_ACCESS: &str = "Invalid access token. Access is not allowed.";
-pub const BAD_ACCESS_TOKEN: &str = "Please provide a valid workspace token.";
-pub const NOT_OWNER: &str = "Unauthorized operation. Abort.";
-pub const NO_WORKSPACE_TOKEN: &str = "Please provide a valid workspace access token.";
-pub const WRONG_PIN: &str = "This workspace is protected with a PIN. Wrong PIN provided.";
-pub const TARGET_NOT_MEMBER: &str = "The attendee is not a member of this workspace.";
-pub const OWNER_CANNOT_LEAVE: &str = "Workspace owner cannot leave. Only shutdown is allowed.";
-pub const OWNER_CANNOT_BE_KICKED: &str = "Workspace owner cannot be kicked out of workspace.";
-pub const MESSAGE_NOT_OBJECT: &str = "Invalid request: message must be an object.";
-pub const BUSY: &str = "Too many events in flight from this connection; slow down.";
-pub const STORAGE_FAILED: &str = "The server could not store this change; please try again.";
+        impl Alert {
+            #[cfg(test)]
+            pub const ALL: &'static [Alert] = &[$(Alert::$variant,)*];
+
+            /// What the client reads.
+            pub const fn text(self) -> &'static str {
+                match self {
+                    $(Alert::$variant => $text,)*
+                }
+            }
+
+            /// Its label in `wrw_alerts_total{reason}`.
+            pub const fn reason(self) -> &'static str {
+                match self {
+                    $(Alert::$variant => $reason,)*
+                }
+            }
+        }
+    };
+}
+
+alerts! {
+    NotAnObject => "not_an_object", "Invalid request: the payload must be an object.";
+    BadWorkspaceId => "bad_workspace_id", "Please provide a valid workspace ID.";
+    BadAttendeeId => "bad_attendee_id", "Please provide a valid attendee ID.";
+    NoAccess => "no_access", "Invalid access token. Access is not allowed.";
+    BadAccessToken => "bad_access_token", "Please provide a valid workspace token.";
+    NotOwner => "not_owner", "Unauthorized operation. Abort.";
+    NoWorkspaceToken => "no_workspace_token", "Please provide a valid workspace access token.";
+    WrongPin => "wrong_pin", "This workspace is protected with a PIN. Wrong PIN provided.";
+    TargetNotMember => "target_not_member", "The attendee is not a member of this workspace.";
+    OwnerCannotLeave => "owner_cannot_leave", "Workspace owner cannot leave. Only shutdown is allowed.";
+    OwnerCannotBeKicked => "owner_cannot_be_kicked", "Workspace owner cannot be kicked out of workspace.";
+    MessageNotObject => "message_not_object", "Invalid request: message must be an object.";
+    Busy => "busy", "Too many events in flight from this connection; slow down.";
+    StorageFailed => "storage_failed", "The server could not store this change; please try again.";
+    PinLocked => "pin_locked", "Too many wrong PINs. Please wait a minute before trying again.";
+    CreateLimit => "create_limit", "Too many workspaces created from your address. Please try again later.";
+    LiveLimit => "live_limit", "The server has reached its workspace limit. Please try again later.";
+    RateLimited => "rate_limited", "Too many events; slow down.";
+}
+
+/// An alert whose text names part of the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invalid {
+    /// `workspace` / `attendee` present but not an object.
+    NotAnObject {
+        field: &'static str,
+    },
+    /// `workspace.name` (…) present but not a string.
+    NotAString {
+        object: &'static str,
+        field: &'static str,
+    },
+    TooLong {
+        object: &'static str,
+        field: &'static str,
+        max: usize,
+    },
+    UnknownEvent(String),
+}
+
+impl Invalid {
+    pub fn text(&self) -> String {
+        match self {
+            Invalid::NotAnObject { field } => format!("Invalid request: {field} must be an object."),
+            Invalid::NotAString { object, field } => format!("Invalid request: {object}.{field} must be a string."),
+            Invalid::TooLong { object, field, max } => {
+                format!("Invalid request: {object}.{field} is too long (at most {max} characters).")
+            }
+            Invalid::UnknownEvent(name) => {
+                let shown: String = name.chars().take(40).collect();
+                format!("Unknown event {shown:?}.")
+            }
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Invalid::UnknownEvent(_) => "unknown_event",
+            _ => "invalid_request",
+        }
+    }
+}
 
 /// Why an event was not carried out. The sender learns it; nobody else does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
-    Alert(Cow<'static, str>),
+    Alert(Alert),
+    Invalid(Invalid),
     /// The workspace no longer exists.
     Destroyed,
     /// `attend` found no free seat.
     Full,
 }
 
-impl Rejection {
-    pub const fn alert(text: &'static str) -> Rejection {
-        Rejection::Alert(Cow::Borrowed(text))
+impl From<Alert> for Rejection {
+    fn from(a: Alert) -> Rejection {
+        Rejection::Alert(a)
     }
+}
 
+impl From<Invalid> for Rejection {
+    fn from(i: Invalid) -> Rejection {
+        Rejection::Invalid(i)
+    }
+}
+
+impl Rejection {
     /// A short label for metrics (`wrw_alerts_total{reason}`).
     pub fn reason(&self) -> &'static str {
-        let text = match self {
-            Rejection::Destroyed => return "destroyed",
-            Rejection::Full => return "full",
-            Rejection::Alert(text) => text.as_ref(),
-        };
-        match text {
-            NOT_AN_OBJECT => "not_an_object",
-            BAD_WORKSPACE_ID => "bad_workspace_id",
-            BAD_ATTENDEE_ID => "bad_attendee_id",
-            NO_ACCESS => "no_access",
-            BAD_ACCESS_TOKEN => "bad_access_token",
-            NOT_OWNER => "not_owner",
-            NO_WORKSPACE_TOKEN => "no_workspace_token",
-            WRONG_PIN => "wrong_pin",
-            TARGET_NOT_MEMBER => "target_not_member",
-            OWNER_CANNOT_LEAVE => "owner_cannot_leave",
-            OWNER_CANNOT_BE_KICKED => "owner_cannot_be_kicked",
-            BUSY => "busy",
-            STORAGE_FAILED => "storage_failed",
-            limits::PIN_LOCKED => "pin_locked",
-            limits::CREATE_LIMIT => "create_limit",
-            limits::LIVE_LIMIT => "live_limit",
-            limits::RATE_LIMITED => "rate_limited",
-            _ => "invalid_request",
+        match self {
+            Rejection::Alert(a) => a.reason(),
+            Rejection::Invalid(i) => i.reason(),
+            Rejection::Destroyed => "destroyed",
+            Rejection::Full => "full",
+        }
+    }
+
+    /// The event that carries it (`wrw_events_total{outcome}`).
+    pub fn event(&self) -> &'static str {
+        match self {
+            Rejection::Alert(_) | Rejection::Invalid(_) => "alert",
+            Rejection::Destroyed => "destroyed",
+            Rejection::Full => "full",
+        }
+    }
+
+    /// The alert's text, for the alerts.
+    pub fn text(&self) -> Option<Cow<'static, str>> {
+        match self {
+            Rejection::Alert(a) => Some(Cow::Borrowed(a.text())),
+            Rejection::Invalid(i) => Some(Cow::Owned(i.text())),
+            Rejection::Destroyed | Rejection::Full => None,
         }
     }
 
     /// Answers the sender, and only the sender.
-    pub fn send_to(&self, socket: &SocketRef) {
+    pub fn send_to<A: Adapter>(&self, socket: &SocketRef<A>) {
         metrics::counter!("wrw_alerts_total", "reason" => self.reason()).increment(1);
-        let sent = match self {
-            Rejection::Alert(text) => socket.emit("alert", text.as_ref()),
-            Rejection::Destroyed => socket.emit("destroyed", &json!({})),
-            Rejection::Full => socket.emit("full", &json!({})),
+        let sent = match self.text() {
+            Some(text) => socket.emit("alert", text.as_ref()),
+            None => socket.emit(self.event(), &json!({})),
         };
         if let Err(e) = sent {
             tracing::debug!(error = %e, "could not answer a rejected event");
@@ -90,8 +175,22 @@ impl From<crate::store::StoreError> for Rejection {
             StoreError::Full => Rejection::Full,
             StoreError::Backend(msg) => {
                 tracing::error!(error = %msg, "store failed");
-                Rejection::alert(STORAGE_FAILED)
+                Rejection::Alert(Alert::StorageFailed)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_alert_has_its_own_reason_and_text() {
+        let reasons: std::collections::HashSet<_> = Alert::ALL.iter().map(|a| a.reason()).collect();
+        let texts: std::collections::HashSet<_> = Alert::ALL.iter().map(|a| a.text()).collect();
+        assert_eq!(reasons.len(), Alert::ALL.len());
+        assert_eq!(texts.len(), Alert::ALL.len());
+        assert!(!reasons.contains("invalid_request"));
     }
 }

@@ -3,12 +3,13 @@
 //! as sent; only the ids the guard checked are trusted.
 
 use serde_json::{json, Value};
+use socketioxide::adapter::Adapter;
 
 use super::guard::Member;
 use super::payload;
 use super::{Ctx, Rejection};
 
-pub async fn ring(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
+pub async fn ring<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
     let callee = m.target(ctx.app, "callee").await?;
     let workspace = payload::take(&mut m.payload, "workspace");
     let stored_call = workspace.get("call").cloned().unwrap_or(Value::Null);
@@ -24,7 +25,7 @@ pub async fn ring(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
     Ok(())
 }
 
-pub async fn answer(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
+pub async fn answer<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
     let caller = m.target(ctx.app, "caller").await?;
     let out = json!({
         "workspace": payload::take(&mut m.payload, "workspace"),
@@ -37,7 +38,7 @@ pub async fn answer(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
     Ok(())
 }
 
-pub async fn busy(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
+pub async fn busy<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
     let out = json!({
         "workspace": payload::take(&mut m.payload, "workspace"),
         "callee": payload::take(&mut m.payload, "attendee"),
@@ -47,7 +48,7 @@ pub async fn busy(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
     Ok(())
 }
 
-pub async fn hangup(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
+pub async fn hangup<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
     ctx.app.store.set_call(&m.workspace, Value::Null).await?;
     let out = json!({
         "attendee": payload::take(&mut m.payload, "attendee"),
@@ -57,16 +58,16 @@ pub async fn hangup(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
     Ok(())
 }
 
-pub async fn mic_toggle(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+pub async fn mic_toggle<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
     toggle(ctx, m, "mic-toggle").await
 }
 
-pub async fn cam_toggle(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+pub async fn cam_toggle<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
     toggle(ctx, m, "cam-toggle").await
 }
 
 /// `mic-toggle` and `cam-toggle`: the same message under two names.
-async fn toggle(ctx: &mut Ctx<'_>, mut m: Member, event: &str) -> Result<(), Rejection> {
+async fn toggle<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member, event: &str) -> Result<(), Rejection> {
     let out = json!({
         "attendee": payload::take(&mut m.payload, "attendee"),
         "state": payload::take(&mut m.payload, "state"),

@@ -18,15 +18,16 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use dashmap::DashMap;
 use serde_json::Value;
-use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Event, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value as CoreValue};
 use socketioxide::socket::{Sid, Socket};
-use socketioxide::SocketIo;
 use tokio::sync::{mpsc, oneshot};
 
-use super::presence::{self, Admission, Session};
-use super::{alerts, Ctx, EventName, Rejection};
+use super::alerts::Alert;
+use super::grace;
+use super::session::{Admission, Session};
+use super::{Ctx, EventName, Rejection};
 use crate::app::App;
 use crate::limits;
 
@@ -38,15 +39,14 @@ enum Incoming {
     Disconnected,
 }
 
-/// Registers the root namespace. Must run before the server starts serving.
-pub fn register(io: &SocketIo, app: Arc<App>) {
-    io.ns(
-        "/",
-        Connect {
-            app,
-            connecting: Arc::new(DashMap::new()),
-        },
-    );
+/// The root namespace's connect handler, for any adapter: the code that
+/// builds the `SocketIo` (and so picks the adapter) registers it with
+/// `io.ns("/", namespace(app))` before the server starts serving.
+pub fn namespace(app: Arc<App>) -> Connect {
+    Connect {
+        app,
+        connecting: Arc::new(DashMap::new()),
+    }
 }
 
 /// The namespace's connect handler. Its work runs in the middleware step,
@@ -59,7 +59,7 @@ pub fn register(io: &SocketIo, app: Arc<App>) {
 /// sent the connect reply, after the middleware; `call` runs then and
 /// releases the socket's event loop, which holds queued events until it does.
 #[derive(Clone)]
-struct Connect {
+pub struct Connect {
     app: Arc<App>,
     connecting: Arc<DashMap<Sid, oneshot::Sender<()>>>,
 }
@@ -69,14 +69,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 type MiddlewareFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Box<dyn Display + Send>>> + Send + 'a>>;
 
-impl ConnectHandler<LocalAdapter, Connect> for Connect {
-    fn call(&self, socket: Arc<Socket>, _: Option<CoreValue>) {
+impl<A: Adapter> ConnectHandler<A, Connect> for Connect {
+    fn call(&self, socket: Arc<Socket<A>>, _: Option<CoreValue>) {
         if let Some((_, connected)) = self.connecting.remove(&socket.id) {
             let _ = connected.send(());
         }
     }
 
-    fn call_middleware<'a>(&'a self, socket: Arc<Socket>, _: &'a Option<CoreValue>) -> MiddlewareFuture<'a> {
+    fn call_middleware<'a>(&'a self, socket: Arc<Socket<A>>, _: &'a Option<CoreValue>) -> MiddlewareFuture<'a> {
         let (connected, ready) = oneshot::channel();
         let accepted = on_connect(SocketRef::from(socket.clone()), self.app.clone(), ready);
         if accepted.is_ok() {
@@ -94,7 +94,11 @@ impl ConnectHandler<LocalAdapter, Connect> for Connect {
 }
 
 /// Sets the socket up, or refuses it (the client gets a connect error).
-fn on_connect(socket: SocketRef, app: Arc<App>, ready: oneshot::Receiver<()>) -> Result<(), Box<dyn Display + Send>> {
+fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
+    app: Arc<App>,
+    ready: oneshot::Receiver<()>,
+) -> Result<(), Box<dyn Display + Send>> {
     let ip = peer_ip(&socket, &app);
     tracing::debug!(sid = %socket.id, %ip, protocol = ?socket.protocol(), transport = ?socket.transport_type(), "connected");
     let Some(slot) = app.limits.connect(ip) else {
@@ -120,7 +124,7 @@ fn on_connect(socket: SocketRef, app: Arc<App>, ready: oneshot::Receiver<()>) ->
 }
 
 /// The client's address: the TCP peer, or X-Forwarded-For behind a trusted proxy.
-fn peer_ip(socket: &SocketRef, app: &App) -> IpAddr {
+fn peer_ip<A: Adapter>(socket: &SocketRef<A>, app: &App) -> IpAddr {
     let parts = socket.req_parts();
     let peer = parts
         .extensions
@@ -150,14 +154,19 @@ impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
         };
         let data = data.map_err(|e| e.to_string());
         if self.0.try_send(Incoming::Event(name, data)).is_err() {
-            if let Err(e) = s.emit("alert", alerts::BUSY) {
+            if let Err(e) = s.emit("alert", Alert::Busy.text()) {
                 tracing::debug!(sid = %s.id, error = %e, "could not tell a flooding socket to slow down");
             }
         }
     }
 }
 
-async fn event_loop(socket: SocketRef, app: Arc<App>, mut session: Session, mut rx: mpsc::Receiver<Incoming>) {
+async fn event_loop<A: Adapter>(
+    socket: SocketRef<A>,
+    app: Arc<App>,
+    mut session: Session,
+    mut rx: mpsc::Receiver<Incoming>,
+) {
     while let Some(incoming) = rx.recv().await {
         let Incoming::Event(name, data) = incoming else {
             break;
@@ -165,7 +174,7 @@ async fn event_loop(socket: SocketRef, app: Arc<App>, mut session: Session, mut 
         match session.admit(&app.settings.limits) {
             Admission::Run => {}
             Admission::Refused => {
-                Rejection::alert(limits::RATE_LIMITED).send_to(&socket);
+                Rejection::Alert(Alert::RateLimited).send_to(&socket);
                 continue;
             }
             Admission::Disconnect => {
@@ -185,11 +194,7 @@ async fn event_loop(socket: SocketRef, app: Arc<App>, mut session: Session, mut 
             Err(rejection) => {
                 tracing::debug!(sid = %socket.id, event = %name, ?rejection, "event refused");
                 rejection.send_to(&socket);
-                match rejection {
-                    Rejection::Destroyed => "destroyed",
-                    Rejection::Full => "full",
-                    Rejection::Alert(_) => "alert",
-                }
+                rejection.event()
             }
         };
         // Known names only, so a client cannot grow the label set.
@@ -197,5 +202,5 @@ async fn event_loop(socket: SocketRef, app: Arc<App>, mut session: Session, mut 
         metrics::counter!("wrw_events_total", "event" => label, "outcome" => outcome).increment(1);
     }
     tracing::debug!(sid = %socket.id, "event loop ended");
-    presence::disconnected(&app, socket.id, session);
+    grace::disconnected(&app, socket.id, session);
 }

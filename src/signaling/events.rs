@@ -5,6 +5,7 @@
 //! entry here and one handler function.
 
 use serde_json::Value;
+use socketioxide::adapter::Adapter;
 
 use super::guard::{self, Rule};
 use super::{call, relay, workspace, Ctx, Rejection};
@@ -51,7 +52,7 @@ macro_rules! events {
         }
 
         /// Runs the event's handler; a token-checked one only after the guard admitted its sender.
-        pub(super) async fn dispatch(ctx: &mut Ctx<'_>, event: EventName, data: Result<Value, String>) -> Result<(), Rejection> {
+        pub(super) async fn dispatch<A: Adapter>(ctx: &mut Ctx<'_, A>, event: EventName, data: Result<Value, String>) -> Result<(), Rejection> {
             match event {
                 $(EventName::$u => $uhandler(ctx, data).await,)*
                 $(EventName::$g => {

@@ -8,11 +8,12 @@
 //! `tests/CONTRACT.md`, which decides which alert a bad payload gets.
 
 use serde_json::Value;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
-use super::alerts::{self, Rejection};
+use super::alerts::{Alert, Rejection};
 use super::payload::{self, Payload};
-use super::presence::Session;
+use super::session::Session;
 use crate::app::App;
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::store::Membership;
@@ -60,9 +61,9 @@ pub struct Member {
     pub payload: Payload,
 }
 
-pub async fn admit<E>(
+pub async fn admit<A: Adapter, E>(
     app: &App,
-    socket: &SocketRef,
+    socket: &SocketRef<A>,
     session: &mut Session,
     rule: Rule,
     data: Result<Value, E>,
@@ -73,17 +74,17 @@ pub async fn admit<E>(
         &payload,
         "workspace",
         |s| WorkspaceId::parse(s, len),
-        alerts::BAD_WORKSPACE_ID,
+        Alert::BadWorkspaceId,
     )?;
     let attendee = payload::nested_id(
         &payload,
         rule.sender,
         |s| AttendeeId::parse(s, len),
-        alerts::BAD_ATTENDEE_ID,
+        Alert::BadAttendeeId,
     )?;
     let access_token = match payload.remove("accessToken") {
         Some(Value::String(s)) if !s.is_empty() => s,
-        _ => return Err(Rejection::alert(alerts::NO_ACCESS)),
+        _ => return Err(Rejection::Alert(Alert::NoAccess)),
     };
     let claims = match session.known_token(&access_token) {
         Some(c) => Some(c),
@@ -101,7 +102,7 @@ pub async fn admit<E>(
             attendee: a,
             ..
         }) if w == workspace && a == attendee => {}
-        _ => return Err(Rejection::alert(alerts::BAD_ACCESS_TOKEN)),
+        _ => return Err(Rejection::Alert(Alert::BadAccessToken)),
     }
     let owner = match app.store.membership(&workspace, &attendee).await? {
         Membership::NoWorkspace => return Err(Rejection::Destroyed),
@@ -109,14 +110,14 @@ pub async fn admit<E>(
             let capacity = app.settings.max_capacity_of_workspace;
             match app.store.restore_attendee(&workspace, &attendee, capacity).await? {
                 Some(_) => false,
-                None => return Err(Rejection::alert(alerts::NO_ACCESS)),
+                None => return Err(Rejection::Alert(Alert::NoAccess)),
             }
         }
-        Membership::NotMember => return Err(Rejection::alert(alerts::NO_ACCESS)),
+        Membership::NotMember => return Err(Rejection::Alert(Alert::NoAccess)),
         Membership::Member { owner } => owner,
     };
     if rule.owner_only && !owner {
-        return Err(Rejection::alert(alerts::NOT_OWNER));
+        return Err(Rejection::Alert(Alert::NotOwner));
     }
     session.bind(socket, &workspace, &attendee);
     Ok(Member {
@@ -155,11 +156,11 @@ impl Member {
             &self.payload,
             field,
             |s| AttendeeId::parse(s, len),
-            alerts::BAD_ATTENDEE_ID,
+            Alert::BadAttendeeId,
         )?;
         match app.store.membership(&self.workspace, &target).await? {
             Membership::Member { .. } => Ok(target),
-            Membership::NotMember => Err(Rejection::alert(alerts::TARGET_NOT_MEMBER)),
+            Membership::NotMember => Err(Rejection::Alert(Alert::TargetNotMember)),
             Membership::NoWorkspace => Err(Rejection::Destroyed),
         }
     }

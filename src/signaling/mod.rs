@@ -6,48 +6,51 @@ mod alerts;
 mod call;
 mod connection;
 mod events;
+mod expiry;
+mod grace;
 mod guard;
+mod hub;
 mod payload;
-mod presence;
 mod relay;
+mod rooms;
+mod session;
 mod workspace;
 
 use serde::Serialize;
 use serde_json::Value;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
 
-pub use alerts::Rejection;
-pub use connection::register;
+use alerts::Rejection;
+pub use connection::{namespace, Connect};
 pub use events::{as_json as event_table, EventName};
-pub use presence::sweep_expired;
-use presence::Session;
+pub use expiry::sweep_expired;
+pub use hub::Hub;
+use session::Session;
 
 use crate::app::App;
 use crate::model::{AttendeeId, WorkspaceId};
 
 /// Emits to a set of sockets; a failure is logged, never the sender's problem.
-async fn send<T: ?Sized + Serialize>(to: BroadcastOperators, event: &str, data: &T) {
+async fn send<A: Adapter, T: ?Sized + Serialize>(to: BroadcastOperators<A>, event: &str, data: &T) {
     if let Err(e) = to.emit(event, data).await {
         tracing::warn!(event, error = %e, "broadcast failed");
     }
 }
 
 /// One event being handled: the shared app, the sending socket and its session.
-pub struct Ctx<'a> {
+pub struct Ctx<'a, A: Adapter> {
     app: &'a App,
-    socket: &'a SocketRef,
+    socket: &'a SocketRef<A>,
     session: &'a mut Session,
 }
 
-impl Ctx<'_> {
+impl<A: Adapter> Ctx<'_, A> {
     async fn handle(&mut self, name: &str, data: Result<Value, String>) -> Result<(), Rejection> {
         match EventName::from_wire(name) {
             Some(event) => events::dispatch(self, event, data).await,
-            None => {
-                let shown: String = name.chars().take(40).collect();
-                Err(Rejection::Alert(format!("Unknown event {shown:?}.").into()))
-            }
+            None => Err(alerts::Invalid::UnknownEvent(name.to_string()).into()),
         }
     }
 
@@ -60,23 +63,23 @@ impl Ctx<'_> {
 
     /// To every socket in the workspace's room except the sender.
     async fn to_room<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        send(self.socket.to(presence::workspace_room(workspace)), event, data).await;
+        send(self.socket.to(rooms::workspace_room(workspace)), event, data).await;
     }
 
     /// To every socket in the workspace's room, the sender included.
     async fn to_room_and_sender<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        send(self.socket.within(presence::workspace_room(workspace)), event, data).await;
+        send(self.socket.within(rooms::workspace_room(workspace)), event, data).await;
     }
 
     /// To the sockets of one attendee.
     async fn to_attendee<T: ?Sized + Serialize>(&self, attendee: &AttendeeId, event: &str, data: &T) {
-        send(self.socket.within(presence::attendee_room(attendee)), event, data).await;
+        send(self.socket.within(rooms::attendee_room(attendee)), event, data).await;
     }
 
     /// Makes every socket of `attendee` leave the workspace's rooms.
     async fn unbind(&mut self, workspace: &WorkspaceId, attendee: &AttendeeId) {
-        let rooms = vec![presence::workspace_room(workspace), presence::attendee_room(attendee)];
-        if let Err(e) = self.socket.within(presence::attendee_room(attendee)).leave(rooms).await {
+        let rooms = vec![rooms::workspace_room(workspace), rooms::attendee_room(attendee)];
+        if let Err(e) = self.socket.within(rooms::attendee_room(attendee)).leave(rooms).await {
             tracing::warn!(error = %e, "could not remove sockets from rooms");
         }
         self.session.forget(workspace, attendee);

@@ -2,11 +2,9 @@
 //! on purpose: a payload of the wrong shape must be answered with an alert
 //! that says what is wrong, which a typed extractor would silently skip.
 
-use std::borrow::Cow;
-
 use serde_json::{Map, Value};
 
-use super::alerts::{self, Rejection};
+use super::alerts::{Alert, Invalid, Rejection};
 
 pub type Payload = Map<String, Value>;
 
@@ -14,7 +12,7 @@ pub type Payload = Map<String, Value>;
 pub fn object<E>(data: Result<Value, E>) -> Result<Payload, Rejection> {
     match data {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Rejection::alert(alerts::NOT_AN_OBJECT)),
+        _ => Err(Rejection::Alert(Alert::NotAnObject)),
     }
 }
 
@@ -23,7 +21,7 @@ pub fn nested_id<T>(
     payload: &Payload,
     field: &str,
     parse: impl FnOnce(&str) -> Option<T>,
-    error: &'static str,
+    error: Alert,
 ) -> Result<T, Rejection> {
     payload
         .get(field)
@@ -31,30 +29,35 @@ pub fn nested_id<T>(
         .and_then(|o| o.get("id"))
         .and_then(Value::as_str)
         .and_then(parse)
-        .ok_or(Rejection::alert(error))
+        .ok_or(Rejection::Alert(error))
 }
 
 /// The sub-object `payload[field]`: absent or null is `None`, another type an alert.
-pub fn optional_object<'a>(payload: &'a Payload, field: &str) -> Result<Option<&'a Payload>, Rejection> {
+pub fn optional_object<'a>(payload: &'a Payload, field: &'static str) -> Result<Option<&'a Payload>, Rejection> {
     match payload.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(o)) => Ok(Some(o)),
-        Some(_) => Err(Rejection::Alert(Cow::Owned(format!(
-            "Invalid request: {field} must be an object."
-        )))),
+        Some(_) => Err(Invalid::NotAnObject { field }.into()),
     }
 }
 
 /// A display string (`workspace.name` …): absent, null or empty gives
 /// `default`; longer than `max` characters is refused, never truncated.
-pub fn text_or(object: Option<&Payload>, path: (&str, &str), default: &str, max: usize) -> Result<String, Rejection> {
+pub fn text_or(
+    object: Option<&Payload>,
+    path: (&'static str, &'static str),
+    default: &str,
+    max: usize,
+) -> Result<String, Rejection> {
     match object.and_then(|o| o.get(path.1)) {
         None | Some(Value::Null) => Ok(default.to_string()),
         Some(Value::String(s)) if s.is_empty() => Ok(default.to_string()),
-        Some(Value::String(s)) if s.chars().count() > max => Err(Rejection::Alert(Cow::Owned(format!(
-            "Invalid request: {}.{} is too long (at most {max} characters).",
-            path.0, path.1
-        )))),
+        Some(Value::String(s)) if s.chars().count() > max => Err(Invalid::TooLong {
+            object: path.0,
+            field: path.1,
+            max,
+        }
+        .into()),
         Some(Value::String(s)) => Ok(s.clone()),
         Some(_) => Err(must_be_string(path)),
     }
@@ -72,10 +75,8 @@ pub fn pin(object: Option<&Payload>) -> Result<String, Rejection> {
     }
 }
 
-fn must_be_string((object, field): (&str, &str)) -> Rejection {
-    Rejection::Alert(Cow::Owned(format!(
-        "Invalid request: {object}.{field} must be a string."
-    )))
+fn must_be_string((object, field): (&'static str, &'static str)) -> Rejection {
+    Invalid::NotAString { object, field }.into()
 }
 
 /// The request's `nonce`, echoed as given; `''` when there is none.

@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use socketioxide::adapter::Adapter;
 
-use super::alerts;
+use super::alerts::Alert;
 use super::guard::Member;
 use super::payload;
 use super::{Ctx, Rejection};
@@ -28,7 +29,7 @@ struct Negotiation<'a> {
     message: &'a Value,
 }
 
-pub async fn icecandidate(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
+pub async fn icecandidate<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
     let target = m.target(ctx.app, "attendee").await?;
     let candidate = payload::take(&mut m.payload, "candidate");
     let out = Candidate {
@@ -40,11 +41,11 @@ pub async fn icecandidate(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Reject
     Ok(())
 }
 
-pub async fn negotiation(ctx: &mut Ctx<'_>, mut m: Member) -> Result<(), Rejection> {
+pub async fn negotiation<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
     let target = m.target(ctx.app, "attendee").await?;
     let message = payload::take(&mut m.payload, "message");
     if !message.is_object() {
-        return Err(Rejection::alert(alerts::MESSAGE_NOT_OBJECT));
+        return Err(Rejection::Alert(Alert::MessageNotObject));
     }
     let out = Negotiation {
         attendee: IdOnly { id: &m.attendee },

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{json, Value};
+use socketioxide::adapter::Adapter;
 
-use super::alerts::{self, Rejection};
+use super::alerts::{Alert, Rejection};
 use super::guard::Member;
 use super::payload::{self, Payload};
 use super::Ctx;
 use crate::app::App;
-use crate::limits;
 use crate::model::{now_millis, Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId, WorkspaceView};
 
 #[derive(Serialize)]
@@ -36,7 +36,7 @@ struct Granted<'a> {
 }
 
 /// A new attendee named by `payload.attendee`, defaults filled in.
-fn new_attendee(ctx: &Ctx<'_>, payload: &Payload) -> Result<Attendee, Rejection> {
+fn new_attendee<A: Adapter>(ctx: &Ctx<'_, A>, payload: &Payload) -> Result<Attendee, Rejection> {
     let s = &ctx.app.settings;
     let profile = payload::optional_object(payload, "attendee")?;
     Ok(Attendee {
@@ -57,13 +57,13 @@ fn new_attendee(ctx: &Ctx<'_>, payload: &Payload) -> Result<Attendee, Rejection>
 }
 
 /// `iceservers`: any payload or none.
-pub async fn iceservers(ctx: &mut Ctx<'_>, _data: Result<Value, String>) -> Result<(), Rejection> {
+pub async fn iceservers<A: Adapter>(ctx: &mut Ctx<'_, A>, _data: Result<Value, String>) -> Result<(), Rejection> {
     let servers = ctx.app.ice.for_socket(&ctx.socket.id.to_string()).await;
     ctx.reply("iceservers", &servers);
     Ok(())
 }
 
-pub async fn create(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<(), Rejection> {
+pub async fn create<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Value, String>) -> Result<(), Rejection> {
     let payload = payload::object(data)?;
     let s = &ctx.app.settings;
     let spec = payload::optional_object(&payload, "workspace")?;
@@ -83,10 +83,10 @@ pub async fn create(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<()
     let owner = new_attendee(ctx, &payload)?;
     let app = ctx.app;
     if app.store.workspace_count().await? >= s.limits.max_live_workspaces {
-        return Err(Rejection::alert(limits::LIVE_LIMIT));
+        return Err(Rejection::Alert(Alert::LiveLimit));
     }
     if !app.limits.create_allowed(ctx.session.ip) {
-        return Err(Rejection::alert(limits::CREATE_LIMIT));
+        return Err(Rejection::Alert(Alert::CreateLimit));
     }
 
     let id = WorkspaceId::generate(s.workspace_id_len);
@@ -118,12 +118,12 @@ pub async fn create(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<()
     Ok(())
 }
 
-pub async fn attend(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<(), Rejection> {
+pub async fn attend<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Value, String>) -> Result<(), Rejection> {
     let payload = payload::object(data)?;
     let spec = payload::optional_object(&payload, "workspace")?;
     let token = match spec.and_then(|w| w.get("token")) {
         Some(Value::String(t)) if !t.is_empty() => t.as_str(),
-        _ => return Err(Rejection::alert(alerts::NO_WORKSPACE_TOKEN)),
+        _ => return Err(Rejection::Alert(Alert::NoWorkspaceToken)),
     };
     let pin = payload::pin(spec)?;
     let attendee = new_attendee(ctx, &payload)?;
@@ -131,16 +131,16 @@ pub async fn attend(ctx: &mut Ctx<'_>, data: Result<Value, String>) -> Result<()
     let id = app
         .tokens
         .verify_any_workspace_token(token, app.legacy_tokens)
-        .map_err(|_| Rejection::alert(alerts::WRONG_PIN))?;
+        .map_err(|_| Rejection::Alert(Alert::WrongPin))?;
     let stored = app.store.get(&id).await?.ok_or(Rejection::Destroyed)?;
     let ip = ctx.session.ip;
     if !app.limits.pin_attempt_allowed(ip, &id) {
-        return Err(Rejection::alert(limits::PIN_LOCKED));
+        return Err(Rejection::Alert(Alert::PinLocked));
     }
     if !pin_matches(app, &stored, &pin).await? {
         app.limits.pin_failed(ip, &id);
         tracing::info!(workspace = %id, %ip, "wrong PIN");
-        return Err(Rejection::alert(alerts::WRONG_PIN));
+        return Err(Rejection::Alert(Alert::WrongPin));
     }
     let workspace = app
         .store
@@ -188,12 +188,12 @@ async fn pin_matches(app: &App, stored: &Workspace, pin: &str) -> Result<bool, R
     }
 }
 
-pub async fn re_attend(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+pub async fn re_attend<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
     let workspace = ctx.app.store.get(&m.workspace).await?.ok_or(Rejection::Destroyed)?;
     let attendee = workspace
         .attendees
         .get(&m.attendee)
-        .ok_or(Rejection::alert(alerts::NO_ACCESS))?;
+        .ok_or(Rejection::Alert(Alert::NoAccess))?;
     ctx.reply(
         "re-attendance-granted",
         &Granted {
@@ -210,35 +210,35 @@ pub async fn re_attend(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
     Ok(())
 }
 
-pub async fn attendees(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+pub async fn attendees<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
     let workspace = ctx.app.store.get(&m.workspace).await?.ok_or(Rejection::Destroyed)?;
     ctx.reply("attendees", &json!({ "attendees": workspace.attendees }));
     Ok(())
 }
 
-pub async fn leave(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+pub async fn leave<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
     if m.owner {
-        return Err(Rejection::alert(alerts::OWNER_CANNOT_LEAVE));
+        return Err(Rejection::Alert(Alert::OwnerCannotLeave));
     }
     let gone = ctx
         .app
         .store
         .remove_attendee(&m.workspace, &m.attendee)
         .await?
-        .ok_or(Rejection::alert(alerts::NO_ACCESS))?;
+        .ok_or(Rejection::Alert(Alert::NoAccess))?;
     ctx.unbind(&m.workspace, &m.attendee).await;
     tracing::info!(workspace = %m.workspace, attendee = %m.attendee, "attendee left");
     ctx.to_room(&m.workspace, "leave", &gone).await;
     Ok(())
 }
 
-pub async fn kick(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+pub async fn kick<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
     let target = m.target(ctx.app, "kickedAttendee").await?;
     if target == m.attendee {
-        return Err(Rejection::alert(alerts::OWNER_CANNOT_BE_KICKED));
+        return Err(Rejection::Alert(Alert::OwnerCannotBeKicked));
     }
     let Some(kicked) = ctx.app.store.remove_attendee(&m.workspace, &target).await? else {
-        return Err(Rejection::alert(alerts::TARGET_NOT_MEMBER));
+        return Err(Rejection::Alert(Alert::TargetNotMember));
     };
     ctx.to_room_and_sender(&m.workspace, "kicked", &json!({ "id": kicked.id, "name": kicked.name }))
         .await;
@@ -247,7 +247,7 @@ pub async fn kick(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
     Ok(())
 }
 
-pub async fn destroy(ctx: &mut Ctx<'_>, m: Member) -> Result<(), Rejection> {
+pub async fn destroy<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
     let Some(workspace) = ctx.app.store.destroy(&m.workspace).await? else {
         return Err(Rejection::Destroyed);
     };

@@ -1,0 +1,286 @@
+//! Settings: the original `.env` keys and `config.js` keys (as `config.js.toml`),
+//! parsed once into typed values. Every bad value is a startup error that names
+//! the key, so an operator never finds out about a typo from a runtime failure.
+//!
+//! - `keys.rs`: every key, declared once (key, type, default, bounds, doc line);
+//!   the `Settings`, `LimitSettings` and `HttpsFiles` structs are generated from it.
+//! - `rules.rs`: the kinds of value (bounds and messages).
+//! - `declare.rs`: the macros behind `keys.rs`.
+//! - here: the rules that span several keys (secrets and development mode,
+//!   Twilio, TURN REST, HTTPS), and reading the files.
+//! - `tests.rs`: among others, `config.js.toml`, `env-sample` and the README's
+//!   tables held against the declarations.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use thiserror::Error;
+
+mod declare;
+mod keys;
+mod rules;
+mod secret;
+#[cfg(test)]
+mod tests;
+
+pub use declare::Key;
+pub use keys::{HttpsFiles, LimitSettings, Settings, ENV_KEYS, FILE_KEYS};
+pub use secret::Secret;
+
+use keys::{Assembled, EnvKeys, RawFile, TurnKeys};
+
+/// The file name the original's `config.js` becomes.
+pub const CONFIG_FILE: &str = "config.js.toml";
+
+/// Google's public STUN servers: the development default, as in the original
+/// (the default of `ice_servers`; a test holds the two together).
+pub const PUBLIC_STUN: [&str; 5] = [
+    "stun:stun.l.google.com:19302",
+    "stun:stun1.l.google.com:19302",
+    "stun:stun2.l.google.com:19302",
+    "stun:stun3.l.google.com:19302",
+    "stun:stun4.l.google.com:19302",
+];
+
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("{key}: {problem}")]
+    Invalid { key: String, problem: String },
+    #[error("{key} is missing or still the placeholder from env-sample; set it to a long random secret (outside DEVELOPMENT mode the server refuses to start without it)")]
+    MissingSecret { key: &'static str },
+    #[error("{path}: {source}")]
+    ConfigSyntax {
+        path: String,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("{path}: cannot read the env file: {problem}")]
+    EnvRead { path: String, problem: String },
+    #[error("{path}: cannot read: {source}")]
+    ConfigRead {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// The HMAC/JWT secrets, and whether they are throwaway ones (the banner warns).
+#[derive(Clone, Debug)]
+pub struct Secrets {
+    pub jwt: Secret<Vec<u8>>,
+    pub salt: Secret<Vec<u8>>,
+    /// True when development mode made them up for this run only.
+    pub ephemeral: bool,
+}
+
+impl Default for HttpsFiles {
+    fn default() -> HttpsFiles {
+        HttpsFiles::from_keys(&mut keys::HttpsRaw::default()).expect("the declared defaults are valid")
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> LimitSettings {
+        LimitSettings::from_keys(&mut RawFile::default()).expect("the declared defaults are valid")
+    }
+}
+
+/// Which origins may talk to the server from a browser.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CorsOrigins {
+    /// Echo whatever `Origin` the request carries (the original's behaviour).
+    Any,
+    List(Vec<String>),
+}
+
+/// coturn's `use-auth-secret` mode: credentials made here with the shared secret.
+#[derive(Clone, Debug)]
+pub struct TurnRest {
+    pub secret: Secret<String>,
+    pub urls: Vec<String>,
+    pub ttl: Duration,
+}
+
+/// Where `/metrics` is served.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetricsEndpoint {
+    /// On the main port, beside the Socket.IO endpoint.
+    SamePort,
+    /// On a listener of its own (e.g. only on a private interface).
+    Separate(std::net::SocketAddr),
+    Off,
+}
+
+/// Whether tokens signed by the original Node server are accepted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LegacyTokens {
+    /// On when the store was imported from the original's file.
+    Auto,
+    On,
+    Off,
+}
+
+impl LegacyTokens {
+    /// The decision, given whether the store began as the original's file.
+    pub fn enabled(self, imported_from_original: bool) -> bool {
+        match self {
+            LegacyTokens::Auto => imported_from_original,
+            LegacyTokens::On => true,
+            LegacyTokens::Off => false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A secret that still looks like env-sample's placeholder counts as missing.
+fn is_placeholder(v: &str) -> bool {
+    let v = v.trim().to_ascii_lowercase();
+    v.is_empty() || v.contains("change-me") || v.contains("changeme") || v.starts_with('<') || v == "secret"
+}
+
+fn random_secret() -> Vec<u8> {
+    use rand::RngCore;
+    let mut b = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    b
+}
+
+impl Settings {
+    /// Builds settings from the environment (already merged with `.env`) and
+    /// the text of `config.js.toml` (None when there is no file).
+    pub fn from_sources(
+        env: &HashMap<String, String>,
+        config_text: Option<(&str, &str)>,
+    ) -> Result<Settings, SettingsError> {
+        let mut file: RawFile = match config_text {
+            None => RawFile::default(),
+            Some((path, text)) => toml::from_str(text).map_err(|e| SettingsError::ConfigSyntax {
+                path: path.to_string(),
+                source: Box::new(e),
+            })?,
+        };
+        let env = EnvKeys::from_env(env)?;
+
+        // Nothing configured at all (no DEVELOPMENT, no secrets) is someone
+        // trying the server out: development mode, as the banner says.
+        let development = env
+            .development
+            .unwrap_or(env.magick_token.is_none() && env.salt_string.is_none());
+        let mut ephemeral = false;
+        let mut secret = |key: &'static str, given: Option<Secret<String>>| match given {
+            Some(v) if !is_placeholder(v.expose()) => Ok(v.map(String::into_bytes)),
+            _ if development => {
+                ephemeral = true;
+                Ok(Secret::new(random_secret()))
+            }
+            _ => Err(SettingsError::MissingSecret { key }),
+        };
+        let jwt = secret("MAGICK_TOKEN", env.magick_token)?;
+        let salt = secret("SALT_STRING", env.salt_string)?;
+        let secrets = Secrets { jwt, salt, ephemeral };
+
+        let twilio = match (env.twilio_account_sid, env.twilio_auth_token) {
+            (Some(sid), Some(token)) => Some((sid, token)),
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid("TWILIO_AUTH_TOKEN", "must be set when TWILIO_ACCOUNT_SID is")),
+            (None, Some(_)) => return Err(invalid("TWILIO_ACCOUNT_SID", "must be set when TWILIO_AUTH_TOKEN is")),
+        };
+
+        let turn = TurnKeys::from_keys(&mut file)?;
+        let turn_rest = match (env.turn_secret, turn.urls.is_empty()) {
+            (Some(secret), false) => Some(TurnRest {
+                secret,
+                urls: turn.urls,
+                ttl: turn.ttl,
+            }),
+            (None, true) => None,
+            (Some(_), true) => {
+                return Err(invalid(
+                    "turn_urls",
+                    "TURN_SECRET is set, so turn_urls must list the TURN server URLs",
+                ))
+            }
+            (None, false) => {
+                return Err(invalid(
+                    "TURN_SECRET",
+                    "turn_urls is set, so TURN_SECRET (coturn's static-auth-secret) must be set too",
+                ))
+            }
+        };
+
+        let limits = LimitSettings::from_keys(&mut file)?;
+        if limits.events_per_second > 0.0 && limits.event_burst < 1.0 {
+            return Err(invalid(
+                "event_burst",
+                "must be at least 1 when events_per_second is set",
+            ));
+        }
+
+        let settings = Settings::from_keys(
+            &mut file,
+            Assembled {
+                port: env.port,
+                development,
+                enable_https: env.enable_https,
+                secrets,
+                twilio,
+                turn_rest,
+                limits,
+            },
+        )?;
+        if settings.enable_https && (settings.https.key.is_none() || settings.https.cert.is_none()) {
+            return Err(invalid(
+                "https",
+                "ENABLE_HTTPS is true but [https] key and cert are not both set",
+            ));
+        }
+        Ok(settings)
+    }
+
+    /// Reads `.env` (the process environment wins over it) and `config.js.toml`
+    /// (or the file named by `CONFIG_FILE`) from the current directory.
+    pub fn load() -> Result<Settings, SettingsError> {
+        Settings::load_from(None, None)
+    }
+
+    /// `load`, with the command line's `--env-file` and `--config` in place of
+    /// `.env` and `CONFIG_FILE`/`config.js.toml`. A file named explicitly must exist.
+    pub fn load_from(env_file: Option<&Path>, config_file: Option<&Path>) -> Result<Settings, SettingsError> {
+        match env_file {
+            Some(path) => {
+                dotenvy::from_path(path).map_err(|e| SettingsError::EnvRead {
+                    path: path.display().to_string(),
+                    problem: e.to_string(),
+                })?;
+            }
+            None => {
+                let _ = dotenvy::dotenv();
+            }
+        }
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let (path, explicit) = match (config_file, env.get("CONFIG_FILE")) {
+            (Some(p), _) => (p.display().to_string(), true),
+            (None, Some(p)) => (p.clone(), true),
+            (None, None) => (CONFIG_FILE.to_string(), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => None,
+            Err(source) => return Err(SettingsError::ConfigRead { path, source }),
+        };
+        Settings::from_sources(&env, text.as_deref().map(|t| (path.as_str(), t)))
+    }
+}

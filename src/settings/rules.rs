@@ -1,0 +1,354 @@
+//! The kinds of value a key can hold, each with its bounds and the message a
+//! bad value gets (always prefixed by the key: `invalid`). `keys.rs` names one
+//! per key.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::declare::{EnvRule, Key, Rule};
+use super::keys::{HttpsFiles, HttpsRaw, HTTPS_KEYS};
+use super::{invalid, CorsOrigins, LegacyTokens, LogFormat, MetricsEndpoint, Secret, SettingsError};
+
+// ------------------------------------------------------------ config.js.toml
+
+/// Any string.
+pub struct Text;
+
+impl Rule<String> for Text {
+    type Raw = String;
+    fn check(_: &'static str, raw: String) -> Result<String, SettingsError> {
+        Ok(raw)
+    }
+}
+
+/// A string that is not empty.
+pub struct NonEmpty;
+
+impl Rule<String> for NonEmpty {
+    type Raw = String;
+    fn check(key: &'static str, raw: String) -> Result<String, SettingsError> {
+        if raw.is_empty() {
+            Err(invalid(key, "must not be empty"))
+        } else {
+            Ok(raw)
+        }
+    }
+}
+
+/// A path; empty means none.
+pub struct OptionalPath;
+
+impl Rule<Option<PathBuf>> for OptionalPath {
+    type Raw = String;
+    fn check(_: &'static str, raw: String) -> Result<Option<PathBuf>, SettingsError> {
+        Ok(Some(raw).filter(|s| !s.is_empty()).map(PathBuf::from))
+    }
+}
+
+/// A path.
+pub struct FilePath;
+
+impl Rule<PathBuf> for FilePath {
+    type Raw = String;
+    fn check(_: &'static str, raw: String) -> Result<PathBuf, SettingsError> {
+        Ok(PathBuf::from(raw))
+    }
+}
+
+/// An integer from `MIN` to `MAX`.
+pub struct Int<const MIN: i64, const MAX: i64>;
+
+/// A count of something, at least 1 (the limits).
+pub type Count = Int<1, { 1 << 40 }>;
+
+fn int_in(key: &'static str, v: i64, min: i64, max: i64) -> Result<i64, SettingsError> {
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(invalid(key, format!("must be between {min} and {max}, got {v}")))
+    }
+}
+
+impl<const MIN: i64, const MAX: i64> Rule<usize> for Int<MIN, MAX> {
+    type Raw = i64;
+    fn check(key: &'static str, raw: i64) -> Result<usize, SettingsError> {
+        let v = int_in(key, raw, MIN, MAX)?;
+        usize::try_from(v).map_err(|_| invalid(key, format!("must be between {MIN} and {MAX}, got {v}")))
+    }
+}
+
+impl<const MIN: i64, const MAX: i64> Rule<u64> for Int<MIN, MAX> {
+    type Raw = i64;
+    fn check(key: &'static str, raw: i64) -> Result<u64, SettingsError> {
+        let v = int_in(key, raw, MIN, MAX)?;
+        u64::try_from(v).map_err(|_| invalid(key, format!("must be between {MIN} and {MAX}, got {v}")))
+    }
+}
+
+/// A whole number of seconds from `MIN` to `MAX` (`MIN` ≥ 0).
+pub struct IntSecs<const MIN: i64, const MAX: i64>;
+
+impl<const MIN: i64, const MAX: i64> Rule<Duration> for IntSecs<MIN, MAX> {
+    type Raw = i64;
+    fn check(key: &'static str, raw: i64) -> Result<Duration, SettingsError> {
+        Ok(Duration::from_secs(<Int<MIN, MAX> as Rule<u64>>::check(key, raw)?))
+    }
+}
+
+/// A whole number of milliseconds from `MIN` to `MAX` (`MIN` ≥ 0).
+pub struct IntMillis<const MIN: i64, const MAX: i64>;
+
+impl<const MIN: i64, const MAX: i64> Rule<Duration> for IntMillis<MIN, MAX> {
+    type Raw = i64;
+    fn check(key: &'static str, raw: i64) -> Result<Duration, SettingsError> {
+        Ok(Duration::from_millis(<Int<MIN, MAX> as Rule<u64>>::check(key, raw)?))
+    }
+}
+
+/// A positive number of seconds, possibly fractional, at most 30 days.
+pub struct PositiveSecs;
+
+impl Rule<Duration> for PositiveSecs {
+    type Raw = f64;
+    fn check(key: &'static str, v: f64) -> Result<Duration, SettingsError> {
+        if v.is_finite() && v > 0.0 && v <= 30.0 * 86_400.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(invalid(
+                key,
+                format!("must be a number of seconds above 0 and at most 30 days, got {v}"),
+            ))
+        }
+    }
+}
+
+/// A number of events, 0 or more (a token bucket's rate or size).
+pub struct EventRate;
+
+impl Rule<f64> for EventRate {
+    type Raw = f64;
+    fn check(key: &'static str, r: f64) -> Result<f64, SettingsError> {
+        if r.is_finite() && r >= 0.0 {
+            Ok(r)
+        } else {
+            Err(invalid(key, format!("must be a number of events, 0 or more, got {r}")))
+        }
+    }
+}
+
+/// An IP address to listen on.
+pub struct IpAddress;
+
+impl Rule<IpAddr> for IpAddress {
+    type Raw = String;
+    fn check(key: &'static str, h: String) -> Result<IpAddr, SettingsError> {
+        h.parse()
+            .map_err(|_| invalid(key, format!("expected an IP address such as 0.0.0.0, got {h:?}")))
+    }
+}
+
+/// Browser origins; an empty list allows any.
+pub struct Origins;
+
+impl Rule<CorsOrigins> for Origins {
+    type Raw = Vec<String>;
+    fn check(key: &'static str, list: Vec<String>) -> Result<CorsOrigins, SettingsError> {
+        if list.is_empty() {
+            return Ok(CorsOrigins::Any);
+        }
+        for o in &list {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                return Err(invalid(
+                    key,
+                    format!("{o:?} is not an origin like \"https://app.example.com\""),
+                ));
+            }
+        }
+        Ok(CorsOrigins::List(list))
+    }
+}
+
+/// STUN/TURN server URLs.
+pub struct IceUrls;
+
+impl Rule<Vec<String>> for IceUrls {
+    type Raw = Vec<String>;
+    fn check(key: &'static str, list: Vec<String>) -> Result<Vec<String>, SettingsError> {
+        match list
+            .iter()
+            .find(|u| !(u.starts_with("stun:") || u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            Some(u) => Err(invalid(key, format!("{u:?} is not a stun:/turn:/turns: URL"))),
+            None => Ok(list),
+        }
+    }
+}
+
+/// TURN server URLs.
+pub struct TurnUrls;
+
+impl Rule<Vec<String>> for TurnUrls {
+    type Raw = Vec<String>;
+    fn check(key: &'static str, list: Vec<String>) -> Result<Vec<String>, SettingsError> {
+        match list
+            .iter()
+            .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            Some(u) => Err(invalid(key, format!("{u:?} is not a turn:/turns: URL"))),
+            None => Ok(list),
+        }
+    }
+}
+
+/// An http:// or https:// URL.
+pub struct HttpUrl;
+
+impl Rule<String> for HttpUrl {
+    type Raw = String;
+    fn check(key: &'static str, url: String) -> Result<String, SettingsError> {
+        if url.starts_with("https://") || url.starts_with("http://") {
+            Ok(url)
+        } else {
+            Err(invalid(key, format!("{url:?} is not an http(s) URL")))
+        }
+    }
+}
+
+/// `""` (the main port), `"off"` or `"ip:port"`.
+pub struct MetricsAddress;
+
+impl Rule<MetricsEndpoint> for MetricsAddress {
+    type Raw = String;
+    fn check(key: &'static str, raw: String) -> Result<MetricsEndpoint, SettingsError> {
+        match raw.trim() {
+            "" => Ok(MetricsEndpoint::SamePort),
+            "off" => Ok(MetricsEndpoint::Off),
+            a => a.parse().map(MetricsEndpoint::Separate).map_err(|_| {
+                invalid(
+                    key,
+                    format!("expected \"\", \"off\" or an address like 127.0.0.1:9100, got {a:?}"),
+                )
+            }),
+        }
+    }
+}
+
+/// IP addresses or networks (`10.0.0.0/8`).
+pub struct Networks;
+
+impl Rule<Vec<ipnet::IpNet>> for Networks {
+    type Raw = Vec<String>;
+    fn check(key: &'static str, list: Vec<String>) -> Result<Vec<ipnet::IpNet>, SettingsError> {
+        list.iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| invalid(key, format!("{p:?} is not an IP address or network like 10.0.0.0/8")))
+            })
+            .collect()
+    }
+}
+
+/// An enum written as one of a few words.
+pub struct OneOf;
+
+/// The words of an enum `OneOf` reads.
+pub trait Words: Copy + 'static {
+    const WORDS: &'static [(&'static str, Self)];
+}
+
+impl Words for LogFormat {
+    const WORDS: &'static [(&'static str, LogFormat)] = &[("text", LogFormat::Text), ("json", LogFormat::Json)];
+}
+
+impl Words for LegacyTokens {
+    const WORDS: &'static [(&'static str, LegacyTokens)] = &[
+        ("auto", LegacyTokens::Auto),
+        ("on", LegacyTokens::On),
+        ("off", LegacyTokens::Off),
+    ];
+}
+
+impl<T: Words> Rule<T> for OneOf {
+    type Raw = String;
+    fn check(key: &'static str, raw: String) -> Result<T, SettingsError> {
+        if let Some((_, v)) = T::WORDS.iter().find(|(w, _)| *w == raw) {
+            return Ok(*v);
+        }
+        // "a" or "b"; "a", "b" or "c"
+        let quoted: Vec<String> = T::WORDS.iter().map(|(w, _)| format!("{w:?}")).collect();
+        let (last, rest) = quoted.split_last().expect("an enum has words");
+        let expected = if rest.is_empty() {
+            last.clone()
+        } else {
+            format!("{} or {last}", rest.join(", "))
+        };
+        Err(invalid(key, format!("expected {expected}, got {raw:?}")))
+    }
+}
+
+/// The `[https]` table.
+pub struct HttpsTable;
+
+impl Rule<HttpsFiles> for HttpsTable {
+    type Raw = HttpsRaw;
+    const TABLE: &'static [Key] = HTTPS_KEYS;
+    fn check(_: &'static str, mut raw: HttpsRaw) -> Result<HttpsFiles, SettingsError> {
+        HttpsFiles::from_keys(&mut raw)
+    }
+}
+
+// ---------------------------------------------------------------------- .env
+
+/// A TCP port.
+pub struct Port;
+
+impl EnvRule<u16> for Port {
+    fn check(key: &'static str, value: Option<&str>) -> Result<u16, SettingsError> {
+        let p = value.unwrap_or_default().trim();
+        p.parse::<u16>()
+            .map_err(|_| invalid(key, format!("expected a port number 0-65535, got {p:?}")))
+    }
+}
+
+/// true/false (also 1/0, yes/no, on/off).
+pub struct Flag;
+
+fn flag(key: &'static str, value: &str) -> Result<bool, SettingsError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "no" | "off" => Ok(false),
+        "true" | "1" | "yes" | "on" => Ok(true),
+        other => Err(invalid(key, format!("expected true or false, got {other:?}"))),
+    }
+}
+
+impl EnvRule<bool> for Flag {
+    fn check(key: &'static str, value: Option<&str>) -> Result<bool, SettingsError> {
+        flag(key, value.unwrap_or_default())
+    }
+}
+
+impl EnvRule<Option<bool>> for Flag {
+    fn check(key: &'static str, value: Option<&str>) -> Result<Option<bool>, SettingsError> {
+        value.map(|v| flag(key, v)).transpose()
+    }
+}
+
+/// Any text (kept as written).
+pub struct Plain;
+
+impl EnvRule<Option<String>> for Plain {
+    fn check(_: &'static str, value: Option<&str>) -> Result<Option<String>, SettingsError> {
+        Ok(value.map(str::to_string))
+    }
+}
+
+/// A secret (kept as written, printed as `[redacted]`).
+pub struct Hidden;
+
+impl EnvRule<Option<Secret<String>>> for Hidden {
+    fn check(_: &'static str, value: Option<&str>) -> Result<Option<Secret<String>>, SettingsError> {
+        Ok(value.map(Secret::from))
+    }
+}

@@ -1,0 +1,66 @@
+//! What the server asks of Socket.IO outside a socket's own event — presence,
+//! expiry, `/health`, `/metrics`, shutdown — whatever the adapter. The app
+//! holds it as `dyn Hub`, so only the code that builds the namespace knows
+//! which adapter (local, or Redis across nodes) carries the rooms.
+
+use async_trait::async_trait;
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::socket::Sid;
+use socketioxide::{ProtocolVersion, SocketIo, TransportType};
+
+#[async_trait]
+pub trait Hub: Send + Sync + 'static {
+    /// This node's sockets: Engine.IO protocol (3 or 4) and transport of each.
+    fn local_sockets(&self) -> Vec<(&'static str, &'static str)>;
+
+    /// Whether `room` holds a socket other than `except`.
+    async fn has_socket_besides(&self, room: String, except: Option<Sid>) -> bool;
+
+    /// Emits to every socket of `room`.
+    async fn emit_to(&self, room: String, event: &'static str, data: Value);
+
+    /// Disconnects every socket (shutdown).
+    async fn close(&self);
+}
+
+#[async_trait]
+impl<A: Adapter> Hub for SocketIo<A> {
+    fn local_sockets(&self) -> Vec<(&'static str, &'static str)> {
+        self.sockets()
+            .iter()
+            .map(|s| {
+                let eio = match s.protocol() {
+                    ProtocolVersion::V4 => "3",
+                    ProtocolVersion::V5 => "4",
+                };
+                let transport = match s.transport_type() {
+                    TransportType::Polling => "polling",
+                    TransportType::Websocket => "websocket",
+                };
+                (eio, transport)
+            })
+            .collect()
+    }
+
+    async fn has_socket_besides(&self, room: String, except: Option<Sid>) -> bool {
+        match self.within(room).fetch_sockets().await {
+            Ok(sockets) => sockets.iter().any(|s| Some(s.data().id) != except),
+            Err(e) => {
+                // Unknown counts as present: a ghost for a while beats a wrong `leave`.
+                tracing::warn!(error = %e, "could not list a room's sockets");
+                true
+            }
+        }
+    }
+
+    async fn emit_to(&self, room: String, event: &'static str, data: Value) {
+        if let Err(e) = self.to(room).emit(event, &data).await {
+            tracing::warn!(event, error = %e, "broadcast failed");
+        }
+    }
+
+    async fn close(&self) {
+        SocketIo::close(self).await;
+    }
+}

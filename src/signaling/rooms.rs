@@ -1,0 +1,14 @@
+//! The rooms a socket joins on behalf of an attendee: the workspace's (for
+//! broadcasts) and the attendee's own (for messages addressed to it). Routing
+//! through rooms needs no socket-id bookkeeping, survives reconnects and
+//! works the same across nodes.
+
+use crate::model::{AttendeeId, WorkspaceId};
+
+pub fn workspace_room(id: &WorkspaceId) -> String {
+    format!("ws:{id}")
+}
+
+pub fn attendee_room(id: &AttendeeId) -> String {
+    format!("at:{id}")
+}

@@ -1,0 +1,100 @@
+//! A socket's own state, owned by its event loop (no locking): the client's
+//! address and connection slot, its event-rate bucket, the last access token
+//! that verified on it, and which attendees it is bound to. A socket that
+//! shows up with a valid token but is not in the attendee's rooms yet
+//! (socket.io-client reconnected on its own, with a new socket) is bound
+//! before its event is handled (PROTOCOL.md §6).
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+
+use super::rooms::{attendee_room, workspace_room};
+use crate::limits::{ConnectionSlot, TokenBucket};
+use crate::model::{AttendeeId, WorkspaceId};
+use crate::settings::LimitSettings;
+use crate::tokens::AccessClaims;
+
+/// Per-socket bookkeeping, owned by the socket's event loop (no locking).
+pub struct Session {
+    /// The client's address, as the limits count it.
+    pub ip: IpAddr,
+    /// The (workspace, attendee) pairs this socket is in the rooms of. A set:
+    /// one socket may create many workspaces, and each event checks it.
+    bindings: HashSet<(WorkspaceId, AttendeeId)>,
+    /// The last access token that verified on this socket: the library sends
+    /// the same one with every event, so the signature is checked once.
+    last_token: Option<(String, AccessClaims)>,
+    events: TokenBucket,
+    refused: usize,
+    /// Holds the address's connection slot for as long as the socket lives.
+    _slot: ConnectionSlot,
+}
+
+/// Whether the socket's next event may run.
+pub enum Admission {
+    Run,
+    /// Over the rate: answered with an alert, not handled.
+    Refused,
+    /// Refused too often: the socket is disconnected.
+    Disconnect,
+}
+
+impl Session {
+    pub fn new(ip: IpAddr, slot: ConnectionSlot, limits: &LimitSettings) -> Session {
+        Session {
+            ip,
+            bindings: HashSet::new(),
+            last_token: None,
+            events: TokenBucket::new(limits.events_per_second, limits.event_burst),
+            refused: 0,
+            _slot: slot,
+        }
+    }
+
+    /// Spends one token of the socket's event rate.
+    pub fn admit(&mut self, limits: &LimitSettings) -> Admission {
+        if self.events.take() {
+            return Admission::Run;
+        }
+        self.refused += 1;
+        if self.refused > limits.max_refused_events {
+            Admission::Disconnect
+        } else {
+            Admission::Refused
+        }
+    }
+
+    /// Joins the socket to the attendee's rooms unless it already is.
+    pub fn bind<A: Adapter>(&mut self, socket: &SocketRef<A>, workspace: &WorkspaceId, attendee: &AttendeeId) {
+        if self.bindings.insert((workspace.clone(), attendee.clone())) {
+            socket.join([workspace_room(workspace), attendee_room(attendee)]);
+        }
+    }
+
+    /// The claims of `token` if it is the one that last verified on this socket
+    /// (the library sends the same one with every event, so it is checked once).
+    pub fn known_token(&self, token: &str) -> Option<AccessClaims> {
+        match &self.last_token {
+            Some((known, claims)) if known == token => Some(claims.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remembers the token that just verified.
+    pub fn remember_token(&mut self, token: &str, claims: &AccessClaims) {
+        self.last_token = Some((token.to_string(), claims.clone()));
+    }
+
+    /// Forgets a binding whose rooms the socket has been made to leave.
+    pub fn forget(&mut self, workspace: &WorkspaceId, attendee: &AttendeeId) {
+        self.bindings.remove(&(workspace.clone(), attendee.clone()));
+    }
+
+    /// The bindings, handed to the grace period when the socket goes.
+    pub fn into_bindings(self) -> impl Iterator<Item = (WorkspaceId, AttendeeId)> {
+        self.bindings.into_iter()
+    }
+}
