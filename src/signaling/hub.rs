@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{ProtocolVersion, SocketIo, TransportType};
 
@@ -24,10 +25,19 @@ pub trait Hub: Send + Sync + 'static {
     async fn close(&self);
 }
 
+/// The root namespace, which is gone once shutdown has closed it: every
+/// question then has the empty answer (socketioxide's own shortcuts panic).
+fn root<A: Adapter>(io: &SocketIo<A>) -> Option<BroadcastOperators<A>> {
+    io.of("/")
+}
+
 #[async_trait]
 impl<A: Adapter> Hub for SocketIo<A> {
     fn local_sockets(&self) -> Vec<(&'static str, &'static str)> {
-        self.sockets()
+        let Some(root) = root(self) else {
+            return Vec::new();
+        };
+        root.sockets()
             .iter()
             .map(|s| {
                 let eio = match s.protocol() {
@@ -44,7 +54,10 @@ impl<A: Adapter> Hub for SocketIo<A> {
     }
 
     async fn has_socket_besides(&self, room: String, except: Option<Sid>) -> bool {
-        match self.within(room).fetch_sockets().await {
+        let Some(root) = root(self) else {
+            return false;
+        };
+        match root.within(room).fetch_sockets().await {
             Ok(sockets) => sockets.iter().any(|s| Some(s.data().id) != except),
             Err(e) => {
                 // Unknown counts as present: a ghost for a while beats a wrong `leave`.
@@ -55,7 +68,10 @@ impl<A: Adapter> Hub for SocketIo<A> {
     }
 
     async fn emit_to(&self, room: String, event: &'static str, data: Value) {
-        if let Err(e) = self.to(room).emit(event, &data).await {
+        let Some(root) = root(self) else {
+            return;
+        };
+        if let Err(e) = root.to(room).emit(event, &data).await {
             tracing::warn!(event, error = %e, "broadcast failed");
         }
     }

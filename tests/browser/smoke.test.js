@@ -9,17 +9,13 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
-const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
-const os = require('node:os');
 const path = require('node:path');
-const readline = require('node:readline');
 const { chromium } = require('playwright-core');
+// The one server spawner of the client suites (tests/CONTRACT.md).
+const h = require('../clients/harness.js');
 
-const REPO = path.resolve(__dirname, '..', '..');
-const SERVER_BIN = process.env.WRW_BIN || path.join(REPO, 'target', 'release', 'webrtc-workspaces-server');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -28,80 +24,18 @@ const CHROMIUM_ARGS = [
 const WAIT_MS = 10_000; // bound of every single wait
 const BUNDLE = require.resolve('socket.io-client/dist/socket.io.js');
 const PAGE_DIR = path.join(__dirname, 'page');
-const ID_RE = /^_[A-Za-z0-9]{10}$/;
-
-const CONFIG_TOML = `host = "127.0.0.1"
-untitled_workspace = "Untitled"
-default_workspace_avatar = "ws.png"
-anonymous_attendee = "Anonymous"
-default_attendee_avatar = "att.png"
-max_capacity_of_workspace = 4
-`;
+const { ID_RE, withTimeout } = h;
 
 // ---------------------------------------------------------------- helpers
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 function tail(lines, n = 40) {
   return lines.length > n ? [`... (${lines.length - n} earlier lines cut)`, ...lines.slice(-n)] : lines;
 }
 
-// ---------------------------------------------------------------- the server
-
-async function startServer() {
-  if (!fs.existsSync(SERVER_BIN)) {
-    throw new Error(`server binary not found at ${SERVER_BIN} (build it with cargo build --release, or set WRW_BIN)`);
-  }
-  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'wrw-browser-'));
-  fs.writeFileSync(path.join(cwd, 'config.js.toml'), CONFIG_TOML);
-  const child = spawn(SERVER_BIN, [], {
-    cwd,
-    env: {
-      ...process.env,
-      PORT: '0',
-      DEVELOPMENT: 'true',
-      MAGICK_TOKEN: crypto.randomBytes(32).toString('hex'),
-      SALT_STRING: crypto.randomBytes(16).toString('hex'),
-      RUST_LOG: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output = [];
-  readline.createInterface({ input: child.stderr }).on('line', (l) => output.push(`[server stderr] ${l}`));
-  const stdout = readline.createInterface({ input: child.stdout });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-
-  const url = await withTimeout(new Promise((resolve, reject) => {
-    stdout.on('line', (l) => {
-      output.push(`[server stdout] ${l}`);
-      const m = /listening on (https?):\/\/([0-9.]+):(\d+)/.exec(l);
-      if (m) resolve(`${m[1]}://${m[2]}:${m[3]}`);
-    });
-    child.once('error', reject);
-    exited.then(({ code, signal }) =>
-      reject(new Error(`server exited before listening (code ${code}, signal ${signal}):\n${output.join('\n')}`)));
-  }), WAIT_MS, 'server start ("listening on" line)').catch((err) => {
-    child.kill('SIGKILL');
-    throw new Error(`${err.message}\n${output.join('\n')}`);
-  });
-
-  async function stop() {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(killer);
-    fs.rmSync(cwd, { recursive: true, force: true });
-  }
-  return { url, output, stop };
+// The server's output, line by line, for failure messages.
+function serverOutput(server) {
+  const lines = (text, what) => text.split('\n').filter((l) => l.trim()).map((l) => `[server ${what}] ${l}`);
+  return [...lines(server.stdout(), 'stdout'), ...lines(server.stderr(), 'stderr')];
 }
 
 // ---------------------------------------------------------------- the page's origin
@@ -264,7 +198,7 @@ async function runFlow(browser, pageUrl, serverUrl, server, { opts, expectUpgrad
       '--- browser log (console, page errors, server responses) ---',
       ...tail(A.log), ...tail(B.log),
       '--- server output ---',
-      ...tail(server.output, 20),
+      ...tail(serverOutput(server), 20),
     ].join('\n'));
   } finally {
     await Promise.allSettled([A.call('close'), B.call('close')]);
@@ -280,7 +214,7 @@ describe('browser (Chromium, cross-origin page, socket.io-client 2.0.4)', { time
   let browser;
 
   before(async () => {
-    server = await startServer();
+    server = await h.startServer();
     site = await startStaticServer();
     assert.notEqual(new URL(site.url).origin, new URL(server.url).origin, 'page and server must be different origins');
     if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install -y chromium`);

@@ -5,134 +5,22 @@
 const { describe, it, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./harness');
+const E = require('./events');
 
-const { CONFIG } = h;
+const { CONFIG, TEXT, ID_RE } = h;
+const { SDP_OFFER, SDP_ANSWER, CANDIDATE, clone } = E;
 const STUN = 'stun:stun.l.google.com:19302';
-const ID_RE = /^_[A-Za-z0-9]{10}$/;
 const NOARG = Symbol('no payload');
+// Well-formed ids (of the configured length) that nobody holds.
+const UNKNOWN_WS = h.fakeId('Zz9');
+const UNKNOWN_ATT = h.fakeId('Qq1');
 
-const TEXT = {
-  PAYLOAD: 'Invalid request: the payload must be an object.',
-  WSID: 'Please provide a valid workspace ID.',
-  ATTID: 'Please provide a valid attendee ID.',
-  NOACCESS: 'Invalid access token. Access is not allowed.',
-  BADTOKEN: 'Please provide a valid workspace token.',
-  UNAUTH: 'Unauthorized operation. Abort.',
-  NOTMEMBER: 'The attendee is not a member of this workspace.',
-  MESSAGE: 'Invalid request: message must be an object.',
-  OWNERLEAVE: 'Workspace owner cannot leave. Only shutdown is allowed.',
-  OWNERKICK: 'Workspace owner cannot be kicked out of workspace.',
-  WSOBJ: 'Invalid request: workspace must be an object.',
-  ATTOBJ: 'Invalid request: attendee must be an object.',
-  WSTOKEN: 'Please provide a valid workspace access token.',
-  PIN: 'This workspace is protected with a PIN. Wrong PIN provided.',
-  str: (field) => `Invalid request: ${field} must be a string.`,
-};
-
-const SDP_OFFER = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n';
-const SDP_ANSWER = 'v=0\r\no=- 1234567890123456789 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
-const CANDIDATE = { candidate: 'candidate:842163049 1 udp 1677729535 192.0.2.7 46154 typ srflx', sdpMid: '0', sdpMLineIndex: 0 };
-
-const clone = (v) => JSON.parse(JSON.stringify(v));
-
-// Changes one character in the middle of a JWT's signature (not the last one,
-// whose low bits are base64 padding).
-function tamperSignature(token) {
-  const parts = token.split('.');
-  assert.equal(parts.length, 3, 'tokens are JWTs');
-  const sig = parts[2];
-  const i = Math.floor(sig.length / 2);
-  parts[2] = sig.slice(0, i) + (sig[i] === 'A' ? 'B' : 'A') + sig.slice(i + 1);
-  return parts.join('.');
-}
-
-// The same claims with {"alg":"none"} and no signature.
-function algNone(token) {
-  const parts = token.split('.');
-  const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
-  return `${header}.${parts[1]}.`;
-}
+const tamperSignature = h.tamper;
+const algNone = (token) => h.algNone(h.claimsOf(token));
 
 function jwtClaimsText(token) {
   return Buffer.from(token.split('.')[1] || '', 'base64url').toString('utf8');
 }
-
-// ---------------------------------------------------------------------------
-// Token-checked events: how a valid payload looks, which field names the sender
-// and which the target. ctx: {W: workspace {id,...}, s: sender, t: target}
-// where s and t are members {sock, me, token}.
-const SENT_CALL = { id: 'call-7f3a', video: true };
-const EVENTS = {
-  icecandidate: {
-    sender: 'broadcaster',
-    target: 'attendee',
-    build: ({ W, s, t }) => ({ workspace: { id: W.id }, attendee: { id: t.me.id }, broadcaster: { id: s.me.id }, accessToken: s.token, candidate: CANDIDATE }),
-  },
-  negotiation: {
-    sender: 'broadcaster',
-    target: 'attendee',
-    build: ({ W, s, t }) => ({
-      workspace: { id: W.id }, attendee: { id: t.me.id }, broadcaster: { id: s.me.id }, accessToken: s.token,
-      message: { type: 'offer', data: { type: 'offer', sdp: SDP_OFFER } },
-    }),
-  },
-  're-attend': {
-    sender: 'attendee',
-    build: ({ W, s }) => ({ workspace: { id: W.id, name: W.name, avatar: W.avatar }, attendee: { ...s.me }, accessToken: s.token }),
-  },
-  attendees: {
-    sender: 'attendee',
-    build: ({ W, s }) => ({ workspace: { id: W.id }, attendee: { id: s.me.id }, accessToken: s.token }),
-  },
-  leave: {
-    sender: 'attendee',
-    build: ({ W, s }) => ({ workspace: { id: W.id }, attendee: { ...s.me }, accessToken: s.token }),
-  },
-  kick: {
-    sender: 'attendee',
-    target: 'kickedAttendee',
-    ownerOnly: true,
-    build: ({ W, s, t }) => ({ workspace: { id: W.id }, attendee: { id: s.me.id }, kickedAttendee: { id: t.me.id, name: t.me.name }, accessToken: s.token }),
-  },
-  destroy: {
-    sender: 'attendee',
-    ownerOnly: true,
-    build: ({ W, s }) => ({ workspace: { id: W.id }, attendee: { id: s.me.id }, accessToken: s.token }),
-  },
-  ring: {
-    sender: 'attendee',
-    target: 'callee',
-    build: ({ W, s, t }) => ({
-      workspace: { id: W.id }, attendee: { ...s.me }, accessToken: s.token, call: clone(SENT_CALL),
-      callee: { id: t.me.id }, offer: { type: 'offer', sdp: SDP_OFFER }, nonce: 'ring-1',
-    }),
-  },
-  answer: {
-    sender: 'attendee',
-    target: 'caller',
-    build: ({ W, s, t }) => ({
-      workspace: { id: W.id }, attendee: { ...s.me }, call: clone(SENT_CALL), caller: { id: t.me.id },
-      answer: { type: 'answer', sdp: SDP_ANSWER }, accessToken: s.token, nonce: 'answer-1',
-    }),
-  },
-  busy: {
-    sender: 'attendee',
-    build: ({ W, s, t }) => ({ workspace: { id: W.id }, attendee: { ...s.me }, call: clone(SENT_CALL), caller: { id: t.me.id }, accessToken: s.token, nonce: 'busy-1' }),
-  },
-  hangup: {
-    sender: 'attendee',
-    build: ({ W, s }) => ({ workspace: { id: W.id }, attendee: { ...s.me }, call: clone(SENT_CALL), accessToken: s.token }),
-  },
-  'mic-toggle': {
-    sender: 'attendee',
-    build: ({ W, s }) => ({ workspace: { id: W.id }, attendee: { ...s.me }, state: false, accessToken: s.token }),
-  },
-  'cam-toggle': {
-    sender: 'attendee',
-    build: ({ W, s }) => ({ workspace: { id: W.id }, attendee: { ...s.me }, state: true, accessToken: s.token }),
-  },
-};
-const EVENT_NAMES = Object.keys(EVENTS);
 
 // Error cases common to every token-checked event, in CONTRACT.md's check order.
 // Each: [name, mutate(payload, ctx) -> payload to send (or NOARG), expected alert].
@@ -208,15 +96,15 @@ function tokenErrorCases(spec) {
     return p;
   }, TEXT.BADTOKEN);
   c("another member's token with the sender's own id", (p, x) => set(p, 'accessToken', x.peer.token), TEXT.BADTOKEN);
-  c('own token on a well-formed unknown workspace id', (p) => set(p, 'workspace', { id: '_Zz9Zz9Zz9Z' }), TEXT.BADTOKEN);
+  c('own token on a well-formed unknown workspace id', (p) => set(p, 'workspace', { id: UNKNOWN_WS }), TEXT.BADTOKEN);
   // check order
   c('order: bad workspace id beats bad sender and missing token', (p) => {
     p.workspace = { id: 'nope' }; p[S] = null; delete p.accessToken; return p;
   }, TEXT.WSID);
   c('order: bad sender beats missing token', (p) => { p[S] = { id: 3 }; delete p.accessToken; return p; }, TEXT.ATTID);
-  c('order: missing token on an unknown workspace', (p) => { p.workspace = { id: '_Zz9Zz9Zz9Z' }; delete p.accessToken; return p; }, TEXT.NOACCESS);
+  c('order: missing token on an unknown workspace', (p) => { p.workspace = { id: UNKNOWN_WS }; delete p.accessToken; return p; }, TEXT.NOACCESS);
   c('order: tampered token on an unknown workspace', (p, x) => {
-    p.workspace = { id: '_Zz9Zz9Zz9Z' }; p.accessToken = tamperSignature(x.s.token); return p;
+    p.workspace = { id: UNKNOWN_WS }; p.accessToken = tamperSignature(x.s.token); return p;
   }, TEXT.BADTOKEN);
   return cases;
 }
@@ -233,7 +121,7 @@ function targetErrorCases(spec) {
   c(`${F}.id a number`, () => ({ id: 77 }), TEXT.ATTID);
   c(`${F}.id null`, () => ({ id: null }), TEXT.ATTID);
   c(`${F}.id malformed`, () => ({ id: '_abc.defghi' }), TEXT.ATTID);
-  c(`${F}.id well-formed but unknown`, () => ({ id: '_Qq1Qq1Qq1Q', name: 'ghost' }), TEXT.NOTMEMBER);
+  c(`${F}.id well-formed but unknown`, () => ({ id: UNKNOWN_ATT, name: 'ghost' }), TEXT.NOTMEMBER);
   c(`${F} is a member of another workspace`, (x) => ({ id: x.other.me.id, name: x.other.me.name }), TEXT.NOTMEMBER);
   return cases;
 }
@@ -255,17 +143,39 @@ function messageErrorCases() {
 module.exports = function defineSuite(variant) {
   const title = `socket.io-client ${variant.client} over ${variant.transport}`;
 
+  // The token-checked events, from the server itself (`--list-events`).
+  let G = { specs: [], byName: {}, unbuildable: [], unlisted: [], unguardedUnknown: [] };
+  let listError = null;
+  try {
+    G = E.guarded();
+  } catch (e) {
+    listError = e;
+  }
+  const EVENTS = E.PAYLOADS;
+
   describe(title, () => {
     let server;
+    // Every pool of this suite; after each test none of their sockets may
+    // have been disconnected by the server (clients do not reconnect, except
+    // in the reconnect test, which allows its own forced disconnect).
+    const pools = [];
     before(async () => { server = await h.startServer(); });
     after(async () => { if (server) await server.stop(); });
     afterEach(() => {
       if (server) server.assertAlive();
       assert.deepEqual(h.takeViolations(), [], 'server events must be 42["name", ONE_ARGUMENT] without acks');
+      assert.deepEqual(pools.flatMap((p) => p.unexpectedDisconnects()), [], 'no client may have been disconnected by the server');
     });
 
-    const newPool = () => new h.Pool(server, variant);
-    const testPool = (t) => { const p = newPool(); t.after(() => p.close()); return p; };
+    const newPool = (opts) => { const p = new h.Pool(server, variant, opts); pools.push(p); return p; };
+    const testPool = (t, opts) => { const p = newPool(opts); t.after(() => p.close()); return p; };
+
+    it('the server lists the events this suite knows, with a payload for each token-checked one', () => {
+      if (listError) throw listError;
+      assert.deepEqual({ unbuildable: G.unbuildable, unlisted: G.unlisted, unguardedUnknown: G.unguardedUnknown },
+        { unbuildable: [], unlisted: [], unguardedUnknown: [] });
+      assert.ok(G.specs.length > 0, 'token-checked events');
+    });
 
     // --- fixture helpers -------------------------------------------------
     async function createWs(pool, { pin, name = 'Team Room', avatar = 'team.png', ownerName = 'Olivia', ownerAvatar = 'olivia.png', label = 'owner' } = {}) {
@@ -311,6 +221,20 @@ module.exports = function defineSuite(variant) {
       if (typeof expected === 'string') assert.deepEqual([r.event, r.payload], ['alert', expected]);
       else assert.deepEqual([r.event, r.payload], expected);
       await h.quiet(m, [r]);
+    }
+
+    // A grant's `workspace.token` must be the invite that works: a new socket
+    // attends W with it (with `pin`; on a PIN workspace a wrong PIN is refused).
+    async function assertInvite(pool, token, W, { pin, others = [] } = {}) {
+      assert.equal(typeof token, 'string');
+      h.drain(others.map((o) => o.sock));
+      if (pin !== undefined) {
+        const probe = { sock: await pool.connect('invite-probe') };
+        await expectRejected(probe, 'attend', { workspace: { token, pin: `${pin}0` }, attendee: { name: 'Probe' } }, TEXT.PIN, others);
+      }
+      const n = await attendWs(pool, { ...W, token }, { name: 'Invited', pin, others, label: 'invited' });
+      assert.equal(n.W.id, W.id, "the grant's workspace.token attends the same workspace");
+      return n;
     }
 
     async function listAttendees(member) {
@@ -530,6 +454,8 @@ module.exports = function defineSuite(variant) {
         assert.deepEqual(await h.waitFor(n, 'mic-toggle', { since: m2.get(n) }), { attendee: alice.me, state: true });
         assert.deepEqual(await h.waitFor(f.owner.sock, 'mic-toggle', { since: m2.get(f.owner.sock) }), { attendee: alice.me, state: true });
         assert.deepEqual(await listAttendees(nm), { attendees: { ...attendeesMap(...f.all), [newcomer.id]: newcomer } });
+        // its workspace.token is the invite: it attends
+        await assertInvite(pool, r.workspace.token, f.W, { others: [...f.all, nm] });
       });
 
       it("echoes '' when there is no nonce, and uses the attendee defaults", async (t) => {
@@ -552,6 +478,8 @@ module.exports = function defineSuite(variant) {
         const f = await fixture(pool, 1, { pin: '4321' });
         const n = await attendWs(pool, f.W, { name: 'Numeric', pin: 4321, others: f.all });
         assert.deepEqual(Object.keys(n.reply.attendees).sort(), [...f.all.map((x) => x.me.id), n.me.id].sort());
+        // the grant's workspace.token is the PIN-protected invite
+        await assertInvite(pool, n.reply.workspace.token, f.W, { pin: '4321', others: [...f.all, n] });
         // a workspace created with a numeric PIN accepts its decimal string
         const o2 = await createWs(pool, { pin: 2468, label: 'owner2' });
         await attendWs(pool, o2.W, { name: 'Stringy', pin: '2468', others: [o2] });
@@ -684,6 +612,8 @@ module.exports = function defineSuite(variant) {
         assert.deepEqual(await h.waitFor(fresh, 'cam-toggle', { since: m2.get(fresh) }), { attendee: f.owner.me, state: false });
         // the token it got back works
         assert.deepEqual(await listAttendees({ sock: fresh, W: f.W, me: bob.me, token: r.accessToken }), { attendees: attendeesMap(...f.all) });
+        // and its workspace.token is the invite: it attends
+        await assertInvite(pool, r.workspace.token, f.W, { others: [f.owner, alice, { sock: fresh }] });
       });
 
       it('returns the call stored by ring (workspace.call), null again after hangup', async (t) => {
@@ -744,7 +674,7 @@ module.exports = function defineSuite(variant) {
         const e2 = await h.nextEntry(f.owner.sock, 'mic-toggle', { since: m2.get(f.owner.sock) });
         await h.quiet(m2, [e2]);
         // the old token is refused for every token-checked event, re-attend included
-        for (const ev of EVENT_NAMES) {
+        for (const { name: ev } of G.specs) {
           const p = EVENTS[ev].build({ W: f.W, s: alice, t: bob });
           await t.test(`old token on ${ev}`, () => expectRejected(alice, ev, p, TEXT.NOACCESS, [f.owner, bob]));
         }
@@ -826,7 +756,7 @@ module.exports = function defineSuite(variant) {
           seen.push(e);
         }
         await h.quiet(m, seen);
-        for (const ev of EVENT_NAMES) {
+        for (const { name: ev } of G.specs) {
           await t.test(`owner's ${ev} afterwards -> destroyed {}`, () => expectRejected(f.owner, ev, EVENTS[ev].build({ W: f.W, s: f.owner, t: alice }), ['destroyed', {}], [alice, bob, ...other.all]));
         }
         await expectRejected(alice, 'attendees', EVENTS.attendees.build({ W: f.W, s: alice }), ['destroyed', {}], [f.owner, bob]);
@@ -939,8 +869,8 @@ module.exports = function defineSuite(variant) {
 
     // --- error paths of every token-checked event ----------------------------
     describe('token-checked events reject bad input (exact alert, bystanders get nothing)', () => {
-      for (const ev of EVENT_NAMES) {
-        const spec = EVENTS[ev];
+      for (const spec of G.specs) {
+        const ev = spec.name;
         describe(ev, () => {
           let pool; let f; let other; let ctx; let bystanders;
           before(async () => {
@@ -975,10 +905,11 @@ module.exports = function defineSuite(variant) {
     // --- reconnect -----------------------------------------------------------
     describe('reconnect', () => {
       it('after a forced engine close the client reconnects, and the attendee is reachable again', async (t) => {
-        const pool = testPool(t);
+        const pool = testPool(t, { reconnection: true });
         const f = await fixture(pool, 2);
         const [alice, bob] = f.members;
         const oldId = bob.sock.id;
+        bob.sock.__allowDisconnect = true; // the test's own forced disconnect
         const reconnected = new Promise((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error('no reconnect within 10 s')), 10000);
           bob.sock.once('connect', () => { clearTimeout(timer); resolve(); });
@@ -1009,5 +940,4 @@ module.exports = function defineSuite(variant) {
   });
 };
 
-module.exports.EVENTS = EVENTS;
 module.exports.TEXT = TEXT;

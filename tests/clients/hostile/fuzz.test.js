@@ -9,9 +9,17 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../harness.js');
-const L = require('./lib.js');
+const E = require('../events.js');
 
-const { TEXT } = L;
+const { TEXT } = h;
+// The token-checked events, from the server itself (`--list-events`).
+let G = { specs: [], unbuildable: [] };
+let listError = null;
+try {
+  G = E.guarded();
+} catch (e) {
+  listError = e;
+}
 const ANSWER_TIMEOUT = 3000;
 const PROBE_TIMEOUT = 1000;
 const NOARG = Symbol('no payload');
@@ -31,11 +39,10 @@ const VARIANTS = [
   { client: '4', transport: 'websocket' },
 ];
 
-const SDP = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
-const CANDIDATE = { candidate: 'candidate:842163049 1 udp 1677729535 192.0.2.7 46154 typ srflx', sdpMid: '0', sdpMLineIndex: 0 };
 const LONG = 'x'.repeat(100000);
 
-let totalCases = 0;
+// What each runAll did: {variant, event, generated, run, ok} (the last test checks it).
+const ran = [];
 
 // --- payload helpers ---------------------------------------------------------
 function hasLoneSurrogate(s) {
@@ -109,7 +116,7 @@ const PASS_VALUES = [null, 0, 1.5, 'a\u0000b', '\u{1F600}', true, [], {}, [1, [2
 async function reply(sock, event, payload, want, timeout = ANSWER_TIMEOUT) {
   const since = sock.__rec.seq;
   send(sock, event, payload);
-  const e = await L.firstOf(sock, [want, 'alert', 'destroyed', 'full'], { since, timeout });
+  const e = await h.firstOf(sock, [want, 'alert', 'destroyed', 'full'], { since, timeout });
   assert.ok(e, `${sock.__label}: no answer to ${event}`);
   assert.equal(e.event, want, `${sock.__label}: ${event} -> ${JSON.stringify(e.payload)}`);
   return e.payload;
@@ -127,7 +134,7 @@ async function attendWs(sock, W, pin, name) {
 function fixtureFor(srv, variant) {
   const fx = { sockets: [] };
   fx.conn = async (label) => {
-    const s = await L.connect(srv.url, variant, label);
+    const s = await h.connect(srv.url, variant, label);
     fx.sockets.push(s);
     return s;
   };
@@ -135,61 +142,22 @@ function fixtureFor(srv, variant) {
 }
 
 // --- event specs ----------------------------------------------------------------
-// build(x): a valid payload from sender x.A to target x.G in workspace x.WA.
-const EVENTS = {
-  icecandidate: {
-    sender: 'broadcaster', target: 'attendee', relay: 'icecandidate', pass: ['candidate'],
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { id: t.me.id }, broadcaster: { id: s.me.id }, accessToken: s.token, candidate: { ...CANDIDATE } }),
-  },
-  negotiation: {
-    sender: 'broadcaster', target: 'attendee', relay: 'negotiation', pass: ['message.type', 'message.data'],
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { id: t.me.id }, broadcaster: { id: s.me.id }, accessToken: s.token, message: { type: 'offer', data: { type: 'offer', sdp: SDP } } }),
-  },
-  're-attend': {
-    sender: 'attendee',
-    build: (s, t, W) => ({ workspace: { id: W.id, name: W.name }, attendee: { ...s.me }, accessToken: s.token }),
-  },
-  attendees: {
-    sender: 'attendee',
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { id: s.me.id }, accessToken: s.token }),
-  },
-  leave: {
-    sender: 'attendee',
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { ...s.me }, accessToken: s.token }),
-  },
-  kick: {
-    sender: 'attendee', target: 'kickedAttendee', ownerOnly: true,
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { id: s.me.id }, kickedAttendee: { id: t.me.id, name: t.me.name }, accessToken: s.token }),
-  },
-  destroy: {
-    sender: 'attendee', ownerOnly: true,
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { id: s.me.id }, accessToken: s.token }),
-  },
-  ring: {
-    sender: 'attendee', target: 'callee', relay: 'ring', pass: ['offer', 'call', 'nonce'],
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { ...s.me }, accessToken: s.token, call: { id: 'c1' }, callee: { id: t.me.id }, offer: { type: 'offer', sdp: SDP }, nonce: 'n' }),
-  },
-  answer: {
-    sender: 'attendee', target: 'caller', relay: 'answer', pass: ['answer', 'call', 'nonce'],
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { ...s.me }, call: { id: 'c1' }, caller: { id: t.me.id }, answer: { type: 'answer', sdp: SDP }, accessToken: s.token, nonce: 'n' }),
-  },
-  busy: {
-    sender: 'attendee', relay: 'busy', pass: ['call'],
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { ...s.me }, call: { id: 'c1' }, caller: { id: t.me.id }, accessToken: s.token, nonce: 'n' }),
-  },
-  hangup: {
-    sender: 'attendee', relay: 'hangup', pass: ['call'],
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { ...s.me }, call: { id: 'c1' }, accessToken: s.token }),
-  },
-  'mic-toggle': {
-    sender: 'attendee', relay: 'mic-toggle', pass: ['state'],
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { ...s.me }, state: false, accessToken: s.token }),
-  },
-  'cam-toggle': {
-    sender: 'attendee', relay: 'cam-toggle', pass: ['state'],
-    build: (s, t, W) => ({ workspace: { id: W.id }, attendee: { ...s.me }, state: true, accessToken: s.token }),
-  },
+// Which events forward what: the relayed event and its pass-through fields.
+const RELAYS = {
+  icecandidate: { relay: 'icecandidate', pass: ['candidate'] },
+  negotiation: { relay: 'negotiation', pass: ['message.type', 'message.data'] },
+  ring: { relay: 'ring', pass: ['offer', 'call', 'nonce'] },
+  answer: { relay: 'answer', pass: ['answer', 'call', 'nonce'] },
+  busy: { relay: 'busy', pass: ['call'] },
+  hangup: { relay: 'hangup', pass: ['call'] },
+  'mic-toggle': { relay: 'mic-toggle', pass: ['state'] },
+  'cam-toggle': { relay: 'cam-toggle', pass: ['state'] },
 };
+// The server's guarded events with their payloads: build(s, t, W) is a valid
+// payload from member s to member t of workspace W.
+const EVENTS = Object.fromEntries(G.specs.map((spec) => [spec.name, {
+  ...spec, ...RELAYS[spec.name], build: (s, t, W) => spec.build({ W, s, t }),
+}]));
 
 // Where a forwarded pass-through field shows up in what the target receives.
 function forwardedAt(event, field, payload) {
@@ -220,14 +188,14 @@ function guardedCases(event, spec, x) {
 
   // Forged tokens. Against the bystanders' workspace: success would reach them.
   const victim = () => spec.build(x.B1, x.B2, x.WB);
-  const b1Claims = L.claimsOf(x.B1.token);
+  const b1Claims = h.claimsOf(x.B1.token);
   const forged = (name, token, payload = victim()) => add(`forged: ${name}`, setPath(payload, 'accessToken', token), TEXT.BADTOKEN);
-  forged('alg none with the victim owner\'s real claims', L.algNone(b1Claims));
-  forged('alg none, header only "alg":"none" and the real signature', `${L.algNone(b1Claims).slice(0, -1)}${x.B1.token.split('.')[2]}`);
-  forged('HS256 signed with another secret', L.signHS(b1Claims, 'not-the-secret'));
-  forged('HS256 signed with an empty secret', L.signHS(b1Claims, ''));
-  forged('HS512 signed with the real secret (algorithm confusion)', L.signHS(b1Claims, x.secret, 'HS512'));
-  forged('victim\'s token with one signature character changed', L.tamper(x.B1.token));
+  forged('alg none with the victim owner\'s real claims', h.algNone(b1Claims));
+  forged('alg none, header only "alg":"none" and the real signature', `${h.algNone(b1Claims).slice(0, -1)}${x.B1.token.split('.')[2]}`);
+  forged('HS256 signed with another secret', h.signHS(b1Claims, 'not-the-secret'));
+  forged('HS256 signed with an empty secret', h.signHS(b1Claims, ''));
+  forged('HS512 signed with the real secret (algorithm confusion)', h.signHS(b1Claims, x.secret, 'HS512'));
+  forged('victim\'s token with one signature character changed', h.tamper(x.B1.token));
   forged('victim\'s header+payload with the attacker\'s signature', `${x.B1.token.split('.').slice(0, 2).join('.')}.${x.A.token.split('.')[2]}`);
   forged('attacker\'s token (another workspace) on the victim workspace', x.A.token);
   forged('attacker\'s token with the victim workspace and the attacker id',
@@ -236,9 +204,9 @@ function guardedCases(event, spec, x) {
   forged('attacker workspace token used as access token', x.WA.token, base());
   forged('attendee id swapped (attacker token, sender = own guest)', x.A.token, setPath(base(), `${S}.id`, x.G.me.id));
   forged('attendee id swapped (guest token, sender = owner)', x.G.token, base());
-  forged('victim claims with the attacker workspace id', L.signHS({ ...b1Claims, ws: x.WA.id }, 'wrong'), base());
-  forged('workspace-kind claims signed with the real secret', L.signHS({ typ: 'ws', ws: x.WB.id }, x.secret));
-  forged('claims without typ signed with the real secret', L.signHS({ ws: x.WB.id, att: x.B1.me.id, own: true }, x.secret));
+  forged('victim claims with the attacker workspace id', h.signHS({ ...b1Claims, ws: x.WA.id }, 'wrong'), base());
+  forged('workspace-kind claims signed with the real secret', h.signHS({ typ: 'ws', ws: x.WB.id }, x.secret));
+  forged('claims without typ signed with the real secret', h.signHS({ ws: x.WB.id, att: x.B1.me.id, own: true }, x.secret));
   // 6. destroyed workspace, 7. departed member.
   add('valid token of a destroyed workspace', spec.build(x.D, x.D, x.D.W), 'destroyed');
   add('token of an attendee who left', setPath(setPath(base(), `${S}.id`, x.gone.me.id), 'accessToken', x.gone.token), TEXT.NOACCESS);
@@ -246,7 +214,7 @@ function guardedCases(event, spec, x) {
   if (spec.ownerOnly) {
     const asGuest = () => spec.build(x.G, x.A, x.WA);
     add('non-owner', asGuest(), TEXT.UNAUTH);
-    add('non-owner with a correctly signed own:true claim', setPath(asGuest(), 'accessToken', L.signHS({ ...L.claimsOf(x.G.token), own: true }, x.secret)), TEXT.UNAUTH);
+    add('non-owner with a correctly signed own:true claim', setPath(asGuest(), 'accessToken', h.signHS({ ...h.claimsOf(x.G.token), own: true }, x.secret)), TEXT.UNAUTH);
   }
   // Targets.
   if (spec.target) {
@@ -317,13 +285,13 @@ function attendCases(x) {
   for (const v of [undefined, null, '', 0, true, [], {}, [x.WA.token], Buffer.from(x.WA.token)]) {
     add(`workspace.token ${describeValue(v)}`, setPath(base(), 'workspace.token', v), TEXT.WSTOKEN);
   }
-  const wsClaims = L.claimsOf(x.WA.token);
+  const wsClaims = h.claimsOf(x.WA.token);
   const badTokens = [
     ['garbage', 'x'], ['three segments', 'a.b.c'], ['NUL', 'a\u0000b'], ['very long', LONG],
-    ['alg none with the real claims', L.algNone(wsClaims)],
-    ['HS256 with another secret', L.signHS(wsClaims, 'wrong')],
-    ['HS512 with the real secret', L.signHS(wsClaims, x.secret, 'HS512')],
-    ['tampered signature', L.tamper(x.WA.token)],
+    ['alg none with the real claims', h.algNone(wsClaims)],
+    ['HS256 with another secret', h.signHS(wsClaims, 'wrong')],
+    ['HS512 with the real secret', h.signHS(wsClaims, x.secret, 'HS512')],
+    ['tampered signature', h.tamper(x.WA.token)],
     ['access token used as workspace token', x.A.token],
     ['bystander owner access token', x.B1.token],
   ];
@@ -403,13 +371,15 @@ for (const variant of VARIANTS.filter((v) => !only || `${v.client}/${v.transport
     let probeSeq = 0;
 
     before(async () => {
-      srv = await L.startServer({
-        // The corpus is not about limits: keep them out of its way.
-        max_failed_pins_per_ip: 1000000,
-        max_failed_pins_per_workspace: 1000000,
-        max_workspaces_per_ip_per_hour: 1000000,
-        events_per_second: 100000,
-        event_burst: 100000,
+      srv = await h.startServer({
+        config: {
+          // The corpus is not about limits: keep them out of its way.
+          max_failed_pins_per_ip: 1000000,
+          max_failed_pins_per_workspace: 1000000,
+          max_workspaces_per_ip_per_hour: 1000000,
+          events_per_second: 100000,
+          event_burst: 100000,
+        },
       });
       fx = fixtureFor(srv, variant);
       const b1 = await fx.conn('bystander-1');
@@ -421,7 +391,7 @@ for (const variant of VARIANTS.filter((v) => !only || `${v.client}/${v.transport
     });
 
     after(async () => {
-      if (fx) for (const s of fx.sockets) L.close(s);
+      if (fx) for (const s of fx.sockets) h.close(s);
       if (srv) await srv.stop();
     });
 
@@ -438,13 +408,13 @@ for (const variant of VARIANTS.filter((v) => !only || `${v.client}/${v.transport
       const leaveMarks = h.mark(a, g);
       l.emit('leave', { workspace: { id: A.W.id }, attendee: { id: gone.me.id }, accessToken: gone.token });
       for (const s of [a, g]) {
-        assert.ok(await L.firstOf(s, ['leave'], { since: leaveMarks.get(s), timeout: ANSWER_TIMEOUT }), 'departed attendee left');
+        assert.ok(await h.firstOf(s, ['leave'], { since: leaveMarks.get(s), timeout: ANSWER_TIMEOUT }), 'departed attendee left');
       }
       const D = await createWs(l, 'doomed');
       const since = l.__rec.seq;
       l.emit('destroy', { workspace: { id: D.W.id }, attendee: { id: D.me.id }, accessToken: D.token });
-      assert.ok(await L.firstOf(l, ['destroyed'], { since, timeout: ANSWER_TIMEOUT }), 'doomed workspace destroyed');
-      L.close(l);
+      assert.ok(await h.firstOf(l, ['destroyed'], { since, timeout: ANSWER_TIMEOUT }), 'doomed workspace destroyed');
+      h.close(l);
       h.drain(a, g);
       return { A, G, WA: A.W, PIN, gone, D, a, g, ...by, secret: srv.secrets.MAGICK_TOKEN };
     }
@@ -457,7 +427,7 @@ for (const variant of VARIANTS.filter((v) => !only || `${v.client}/${v.transport
       const since = a.__rec.seq;
       let before = null;
       let answered = true;
-      if (c.storeUnchanged) before = await L.metric(srv.url, c.storeUnchanged);
+      if (c.storeUnchanged) before = await h.readMetric(srv.url, c.storeUnchanged);
       try {
         if (c.raw !== undefined) a.io.engine.write(c.raw);
         else send(a, 'event' in c ? c.event : event, c.payload);
@@ -466,7 +436,7 @@ for (const variant of VARIANTS.filter((v) => !only || `${v.client}/${v.transport
       }
       // The attacker's answer.
       if (c.forward) {
-        const got = await L.firstOf(x.g, [c.forward.event], { since: marks.get(x.g), timeout: ANSWER_TIMEOUT });
+        const got = await h.firstOf(x.g, [c.forward.event], { since: marks.get(x.g), timeout: ANSWER_TIMEOUT });
         if (!got) fails.push(`target got no ${c.forward.event} within ${ANSWER_TIMEOUT} ms`);
         else {
           try {
@@ -478,7 +448,7 @@ for (const variant of VARIANTS.filter((v) => !only || `${v.client}/${v.transport
       } else {
         // The answer, or the attacker's disconnect (no point waiting the full bound then).
         const e = await Promise.race([
-          L.firstOf(a, ['alert', 'destroyed', 'full', 'iceservers', 'created', 'attendance-granted', 're-attendance-granted',
+          h.firstOf(a, ['alert', 'destroyed', 'full', 'iceservers', 'created', 'attendance-granted', 're-attendance-granted',
             'attendees', 'kicked', 'leave', 'attend'], { since, timeout: ANSWER_TIMEOUT }),
           a.__disconnected.then(() => null),
         ]);
@@ -520,8 +490,8 @@ for (const variant of VARIANTS.filter((v) => !only || `${v.client}/${v.transport
         message: { type: 'offer', data: { probe } },
       });
       const [home, got] = await Promise.all([
-        L.get(srv.url, '/').catch((err) => ({ status: `error ${err.message}` })),
-        L.firstOf(b2, ['negotiation'], { since: probeSince, timeout: PROBE_TIMEOUT }),
+        h.get(`${srv.url}/`).catch((err) => ({ status: `error ${err.message}` })),
+        h.firstOf(b2, ['negotiation'], { since: probeSince, timeout: PROBE_TIMEOUT }),
       ]);
       if (home.status !== 200) fails.push(`GET / answered ${home.status}`);
       if (!got) fails.push(`bystander negotiation not delivered within ${PROBE_TIMEOUT} ms`);
@@ -537,7 +507,7 @@ for (const variant of VARIANTS.filter((v) => !only || `${v.client}/${v.transport
         if (extra.length) fails.push(`attacker's guest received ${JSON.stringify(extra.map((en) => [en.event, en.payload])).slice(0, 300)}`);
       }
       if (before !== null) {
-        const afterCount = await L.metric(srv.url, c.storeUnchanged);
+        const afterCount = await h.readMetric(srv.url, c.storeUnchanged);
         if (afterCount !== before) fails.push(`store changed: ${c.storeUnchanged} ${before} -> ${afterCount}`);
       }
       h.drain(a, x.g);
@@ -548,23 +518,27 @@ for (const variant of VARIANTS.filter((v) => !only || `${v.client}/${v.transport
       const x = await attackerFixture();
       const cases = makeCases(x);
       const failures = [];
+      let run = 0;
+      let ok = 0;
       for (const c of cases) {
         const f = await runCase(c, x, event);
+        run++;
         if (f.length) failures.push(`${event} / ${c.name}: ${f.join('; ')}`);
+        else ok++;
         if (srv.exited) break;
         if (!x.a.connected) {
           // Keep going with a fresh attacker socket (tokens stay valid; the
           // server binds it on its first event).
-          L.close(x.a);
+          h.close(x.a);
           x.a = await fx.conn('attacker');
         }
       }
-      totalCases += cases.length;
+      ran.push({ variant: `${variant.client}/${variant.transport}`, event, generated: cases.length, run, ok });
       t.diagnostic(`${event}: ${cases.length} cases, ${failures.length} failed`);
       for (const f of failures) t.diagnostic(`FAILED ${f}`);
       await h.quiet(h.mark(by.B1.sock, by.B2.sock));
-      L.close(x.a);
-      L.close(x.g);
+      h.close(x.a);
+      h.close(x.g);
       assert.deepEqual(failures, [], `${failures.length} of ${cases.length} ${event} cases failed:\n${failures.join('\n')}`);
     }
 
@@ -579,9 +553,47 @@ for (const variant of VARIANTS.filter((v) => !only || `${v.client}/${v.transport
   });
 }
 
+// The corpus per variant: how many cases each event's generator makes. Every
+// one of them must have run and got exactly the answer it expects.
+const EXPECTED_CASES = {
+  iceservers: 21,
+  create: 94,
+  attend: 90,
+  're-attend': 116,
+  attendees: 116,
+  leave: 117,
+  kick: 154,
+  destroy: 118,
+  ring: 190,
+  answer: 190,
+  busy: 129,
+  hangup: 129,
+  'mic-toggle': 129,
+  'cam-toggle': 129,
+  icecandidate: 164,
+  negotiation: 186,
+  unknown: 26,
+  'not-an-event': 11,
+};
+
 describe('hostile payload corpus', () => {
-  it('case count', (t) => {
-    t.diagnostic(`hostile payload cases run: ${totalCases}`);
-    assert.ok(totalCases > 0);
+  it('the server lists no token-checked event this corpus cannot build', () => {
+    if (listError) throw listError;
+    assert.deepEqual(G.unbuildable, []);
+    assert.ok(G.specs.length > 0);
+  });
+
+  it('every case of every event ran, on every variant, and got exactly the answer it expects', (t) => {
+    const events = ['iceservers', 'create', 'attend', ...G.specs.map((s) => s.name), 'unknown', 'not-an-event'];
+    const variants = VARIANTS.filter((v) => !only || `${v.client}/${v.transport}` === only).map((v) => `${v.client}/${v.transport}`);
+    const expected = variants.flatMap((variant) => events.map((event) => {
+      const n = EXPECTED_CASES[event];
+      return { variant, event, generated: n, run: n, ok: n };
+    }));
+    const key = (r) => `${r.variant} ${r.event}`;
+    const sorted = (rows) => [...rows].sort((a, b) => key(a).localeCompare(key(b)));
+    const total = ran.reduce((n, r) => n + r.run, 0);
+    t.diagnostic(`hostile payload cases run: ${total}; per variant: ${JSON.stringify(Object.fromEntries(ran.filter((r) => r.variant === variants[0]).map((r) => [r.event, r.generated])))}`);
+    assert.deepEqual(sorted(ran), sorted(expected));
   });
 });

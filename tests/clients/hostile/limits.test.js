@@ -7,43 +7,22 @@ const http = require('node:http');
 const { describe, it, after } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../harness.js');
-const L = require('./lib.js');
 
-const { TEXT } = L;
+const { TEXT } = h;
 const V2_POLL = { client: '2.0.4', transport: 'polling' };
 const V2_WS = { client: '2.0.4', transport: 'websocket' };
 const V4_POLL = { client: '4', transport: 'polling' };
 const V4_WS = { client: '4', transport: 'websocket' };
 const ANSWER = 3000;
 
-const servers = [];
-const sockets = [];
-after(async () => {
-  for (const s of sockets) L.close(s);
-  for (const srv of servers) await srv.stop();
-});
-
-async function server(config) {
-  const srv = await L.startServer(config);
-  servers.push(srv);
-  return srv;
-}
-async function conn(srv, variant, label, extra = {}) {
-  const s = await L.connect(srv.url, variant, label, extra);
-  sockets.push(s);
-  return s;
-}
+const T = h.tracked(after);
+const server = (config) => T.start({ config });
+const conn = T.conn;
 const xff = (ip) => ({ extraHeaders: { 'X-Forwarded-For': ip } });
 const from = (ip) => ({ localAddress: ip, agent: new http.Agent({ localAddress: ip }) });
 
 // Sends one event and resolves with the first answer {event, payload}.
-async function ask(sock, event, payload, timeout = ANSWER) {
-  const since = sock.__rec.seq;
-  sock.emit(event, payload);
-  const e = await L.firstOf(sock, ['alert', 'created', 'attendance-granted', 'destroyed', 'full', 'iceservers'], { since, timeout });
-  assert.ok(e, `${sock.__label}: no answer to ${event} within ${timeout} ms${sock.connected ? '' : ' (disconnected)'}`);
-  return { event: e.event, payload: e.payload };
-}
+const ask = (sock, event, payload, timeout = ANSWER) => h.ask(sock, event, payload, { timeout });
 async function create(sock, pin = '') {
   const r = await ask(sock, 'create', { workspace: { name: 'w', pin }, attendee: { name: 'owner' } });
   assert.equal(r.event, 'created', `create answered ${JSON.stringify(r)}`);
@@ -83,13 +62,13 @@ describe('PIN brute force', () => {
         'same peer with another X-Forwarded-For (no trusted proxy) is still locked');
       const other = await conn(srv, variant, 'from 127.0.0.2', from('127.0.0.2'));
       granted(await attend(other, ws, '2468'), 'the right PIN from 127.0.0.2 joins');
-      L.close(attacker); L.close(spoof); L.close(other);
+      h.close(attacker); h.close(spoof); h.close(other);
     }
   });
 
   for (const [i, variant] of [V2_POLL, V2_WS, V4_POLL, V4_WS].entries()) {
     it(`behind a trusted proxy (X-Forwarded-For, ${variant.client}/${variant.transport}): 200 wrong PINs, first 5 wrong-PIN, rest locked; another forwarded address joins`, async () => {
-      const srv = servers.find((s) => s.config.trusted_proxies) || await server({ trusted_proxies: ['127.0.0.1'], max_failed_pins_per_ip: 5 });
+      const srv = T.servers.find((s) => s.config.trusted_proxies) || await server({ trusted_proxies: ['127.0.0.1'], max_failed_pins_per_ip: 5 });
       const owner = await conn(srv, V4_WS, 'owner');
       const ws = (await create(owner, '1357')).workspace;
       const ip = `10.1.${i}.1`;
@@ -104,7 +83,7 @@ describe('PIN brute force', () => {
       granted(await attend(other, ws, '1357'), 'the right PIN from another forwarded address joins');
       const ws2 = (await create(owner, '1357')).workspace;
       granted(await attend(attacker, ws2, '1357'), 'the lock is per workspace: the same address joins another workspace');
-      for (const s of [owner, attacker, again, prepended, other]) L.close(s);
+      for (const s of [owner, attacker, again, prepended, other]) h.close(s);
     });
   }
 
@@ -149,7 +128,7 @@ describe('caps', () => {
         `the refusal carries TOO_MANY_CONNECTIONS, got: ${err.message}`);
       for (const s of held) assert.ok(s.connected, 'the 3 connections stay up');
       assert.equal((await ask(held[0], 'iceservers', {})).event, 'iceservers', 'and are served');
-      L.close(held[0]);
+      h.close(held[0]);
       // The slot is freed when the server notices the disconnect: retry, bounded.
       let lastErr = null;
       let fresh = null;
@@ -159,7 +138,7 @@ describe('caps', () => {
       }
       assert.ok(fresh, `a new connection is accepted after one disconnects (last error: ${lastErr && lastErr.message})`);
       assert.equal((await ask(fresh, 'iceservers', {})).event, 'iceservers');
-      for (const s of [...held, fresh]) L.close(s);
+      for (const s of [...held, fresh]) h.close(s);
     });
   }
 
@@ -173,7 +152,7 @@ describe('caps', () => {
     refused(await ask(a, 'create', {}), TEXT.LIVE_LIMIT, 'third create, other socket');
     const since = a.__rec.seq;
     a.emit('destroy', { workspace: { id: first.workspace.id }, attendee: { id: first.attendee.id }, accessToken: first.accessToken });
-    assert.ok(await L.firstOf(a, ['destroyed'], { since, timeout: ANSWER }), 'destroyed');
+    assert.ok(await h.firstOf(a, ['destroyed'], { since, timeout: ANSWER }), 'destroyed');
     await create(b);
   });
 });
@@ -188,7 +167,7 @@ describe('event rate', () => {
       for (let i = 0; i < 10; i++) flooder.emit('iceservers', {});
       const answers = [];
       for (let i = 0; i < 10; i++) {
-        const e = await L.firstOf(flooder, ['iceservers', 'alert'], { since, timeout: ANSWER });
+        const e = await h.firstOf(flooder, ['iceservers', 'alert'], { since, timeout: ANSWER });
         assert.ok(e, `answer ${i + 1} of 10 missing; got ${JSON.stringify(answers)}`);
         answers.push(e.event === 'alert' ? e.payload : e.event);
       }
@@ -212,7 +191,7 @@ describe('event rate', () => {
       assert.ok(limited <= 20 && limited >= 5, `at most max_refused_events RATE_LIMITED alerts before the disconnect, got ${limited}`);
       assert.ok(calm.connected, 'the calm socket stays connected');
       assert.equal((await ask(calm, 'iceservers', {})).event, 'iceservers');
-      const ok = await L.get(srv.url, '/');
+      const ok = await h.get(`${srv.url}/`);
       assert.equal(ok.status, 200);
       h.drain(calm);
     });

@@ -17,14 +17,15 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
-const L = require('./lib.js');
-const { TEXT } = require('../suite.js');
+const L = require('../harness.js');
+const { TEXT } = L;
 
 const WRONG_PIN = TEXT.PIN;
-const ID_RE = /^_[A-Za-z0-9]{10}$/;
+const { ID_RE } = L;
 
-const T = L.tracked(afterEach, { removeDir: false });
-const { dirs, start, conn, closeAll } = T;
+const T = L.tracked(afterEach);
+const { start, conn, closeAll } = T;
+const newDir = T.dir;
 
 function session(reply) {
   return { workspace: reply.workspace, attendee: reply.attendee, accessToken: reply.accessToken };
@@ -32,8 +33,7 @@ function session(reply) {
 
 describe('file store: restart durability', () => {
   it('after kill -9, invite tokens still join with their PIN, access tokens re-attend and attendee lists are intact', async () => {
-    const dir = L.tempDir();
-    dirs.push(dir);
+    const dir = newDir('wrw-ops-');
     const file = path.join(dir, 'store.json');
     const secrets = L.newSecrets();
     // The default: no flush_window_ms, so every reply follows its fsync.
@@ -94,8 +94,7 @@ describe('file store: restart durability', () => {
 
 describe('file store: lapsed and kicked attendees across a restart', () => {
   it('an attendee lapsed by the grace may still re-attend after kill -9 and restart; a kicked one may not', async () => {
-    const dir = L.tempDir();
-    dirs.push(dir);
+    const dir = newDir('wrw-ops-');
     const file = path.join(dir, 'store.json');
     const secrets = L.newSecrets();
     // flush_window_ms = 0: every change is on disk before its reply/announcement.
@@ -114,7 +113,7 @@ describe('file store: lapsed and kicked attendees across a restart', () => {
     L.vanish(sleeper);
     assert.deepEqual(await L.waitFor(owner, 'leave', { timeout: 5000 }), s.attendee);
     // The owner's `attendees` round trip orders after the lapse on the server.
-    const list = await L.request(owner, 'attendees', { workspace: { id: w.workspace.id }, attendee: { id: w.attendee.id }, accessToken: w.accessToken }, { replies: ['attendees', 'alert'] });
+    const list = await L.ask(owner, 'attendees', { workspace: { id: w.workspace.id }, attendee: { id: w.attendee.id }, accessToken: w.accessToken }, { replies: ['attendees', 'alert'] });
     assert.deepEqual(list.payload, { attendees: { [w.attendee.id]: w.attendee } });
     await L.kill9(srv);
     closeAll();
@@ -217,8 +216,7 @@ describe('file store: kill -9 in the middle of a burst of creates', () => {
     const margin = windowMs === null ? 0 : 300;
     const what = windowMs === null ? 'default (no flush_window_ms: durable group commit)' : `flush_window_ms = ${windowMs}`;
     it(`${what}: the file is valid JSON, the server starts on it, and every workspace acknowledged more than ${margin} ms before the kill survives`, async (t) => {
-      const dir = L.tempDir();
-      dirs.push(dir);
+      const dir = newDir('wrw-ops-');
       const file = path.join(dir, 'store.json');
       const secrets = L.newSecrets();
       const config = windowMs === null ? { json_storage_file: file } : { json_storage_file: file, flush_window_ms: windowMs };
@@ -460,8 +458,7 @@ describe('file store: kill -9 at random moments of a mixed load', () => {
     const seed = Number(process.env.WRW_CHAOS_SEED) || crypto.randomInt(1, 2 ** 31);
     t.diagnostic(`seed ${seed} (WRW_CHAOS_SEED=${seed} replays it)`);
     const random = prng(seed);
-    const dir = L.tempDir();
-    dirs.push(dir);
+    const dir = newDir('wrw-ops-');
     const file = path.join(dir, 'store.json');
     const secrets = L.newSecrets();
     // A long presence grace: nobody lapses while the rounds run.
@@ -506,8 +503,7 @@ describe('file store: the journal after a crash', () => {
   }
 
   it('a torn last line (a write cut short) is dropped: the server starts with every earlier change, and later changes are kept too', async () => {
-    const dir = L.tempDir();
-    dirs.push(dir);
+    const dir = newDir('wrw-ops-');
     const file = path.join(dir, 'store.json');
     const journal = `${file}.journal`;
     const secrets = L.newSecrets();
@@ -545,8 +541,7 @@ describe('file store: the journal after a crash', () => {
   });
 
   it('a garbage line in the middle (a complete line after it): the start stops, naming the journal, which is left unchanged', async () => {
-    const dir = L.tempDir();
-    dirs.push(dir);
+    const dir = newDir('wrw-ops-');
     const file = path.join(dir, 'store.json');
     const journal = `${file}.journal`;
     const secrets = L.newSecrets();
@@ -558,7 +553,7 @@ describe('file store: the journal after a crash', () => {
     const lines = fs.readFileSync(journal, 'utf8').split('\n').filter((l) => l !== '');
     assert.ok(lines.length >= 2, `${journal} has at least two lines after three acknowledged changes: ${JSON.stringify(lines).slice(0, 500)}`);
     fs.writeFileSync(journal, `${lines[0]}\nthis is not JSON {"seq":\n${lines.slice(1).join('\n')}\n`);
-    await L.expectRefusedStart(T, { dir, config, secrets, mentions: journal, unchanged: [journal, file] });
+    await L.expectRefusedStart({ dir, config, secrets, mentions: journal, unchanged: [journal, file] });
   });
 });
 
@@ -570,11 +565,10 @@ describe('file store: a corrupt storage file', () => {
   ];
   for (const [name, bytes] of cases) {
     it(`${name}: the start stops with an error naming the file, and the file is left unchanged`, async () => {
-      const dir = L.tempDir();
-      dirs.push(dir);
+      const dir = newDir('wrw-ops-');
       const file = path.join(dir, 'workspaces-store.json');
       fs.writeFileSync(file, bytes);
-      await L.expectRefusedStart(T, { dir, config: { json_storage_file: file }, mentions: file, unchanged: [file] });
+      await L.expectRefusedStart({ dir, config: { json_storage_file: file }, mentions: file, unchanged: [file] });
     });
   }
 });

@@ -13,17 +13,18 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const L = require('./lib.js');
+const L = require('../harness.js');
 const O = require('./original.js');
-const { TEXT } = require('../suite.js');
+const { TEXT } = L;
 
 // The limits' alert text, as the hostile-client suite has it.
-const { PIN_LOCKED } = require('../hostile/lib.js').TEXT;
+const { PIN_LOCKED } = L.TEXT;
 const CANDIDATE = { candidate: 'candidate:842163049 1 udp 1677729535 192.0.2.7 46154 typ srflx', sdpMid: '0', sdpMLineIndex: 0 };
 const OFFER = { type: 'offer', sdp: 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n' };
 
-const T = L.tracked(afterEach, { removeDir: false });
-const { dirs, conn } = T;
+const T = L.tracked(afterEach);
+const { conn } = T;
+const newDir = T.dir;
 
 // One fixture (bcrypt is slow in JS) for the whole file, copied into a fresh
 // directory for each server.
@@ -36,8 +37,7 @@ const withThree = () => fx.workspaces.filter((w) => w.members.length >= 3);
 
 // Writes the original's file into a new dir and starts our server on it.
 async function importServer(config = {}, fixture = fx) {
-  const dir = L.tempDir();
-  dirs.push(dir);
+  const dir = newDir('wrw-ops-');
   const file = path.join(dir, 'workspaces.json');
   fs.writeFileSync(file, fixture.text);
   const fullConfig = { json_storage_file: file, max_capacity_of_workspace: 8, ...config };
@@ -71,7 +71,7 @@ async function reAttendOk(sock, session, what) {
 const refused = (r, text, what) => assert.deepEqual(r, { event: 'alert', payload: text }, what);
 
 async function listOf(sock, w, m, accessToken = m.accessToken) {
-  const r = await L.request(sock, 'attendees', tokenChecked(w, m.id, accessToken), { replies: ['attendees', 'alert', 'destroyed'] });
+  const r = await L.ask(sock, 'attendees', tokenChecked(w, m.id, accessToken), { replies: ['attendees', 'alert', 'destroyed'] });
   assert.equal(r.event, 'attendees', `attendees for ${m.name}: ${JSON.stringify(r)}`);
   return r.payload.attendees;
 }
@@ -202,11 +202,11 @@ describe('the original server\'s storage file', () => {
     const [owner, x, y] = w.members;
     assert.equal(O.claims(x.accessToken).owner, owner.id, 'precondition: the original put the owner\'s id in every token');
     const sx = await conn(srv, L.V4_WS, 'X');
-    refused(await L.request(sx, 'kick', tokenChecked(w, x.id, x.accessToken, { kickedAttendee: { id: y.id, name: y.name } })), TEXT.UNAUTH, 'kick by a non-owner');
-    refused(await L.request(sx, 'destroy', tokenChecked(w, x.id, x.accessToken)), TEXT.UNAUTH, 'destroy by a non-owner');
+    refused(await L.ask(sx, 'kick', tokenChecked(w, x.id, x.accessToken, { kickedAttendee: { id: y.id, name: y.name } })), TEXT.UNAUTH, 'kick by a non-owner');
+    refused(await L.ask(sx, 'destroy', tokenChecked(w, x.id, x.accessToken)), TEXT.UNAUTH, 'destroy by a non-owner');
     // Claiming to be the owner (whose id the token names) with X's token.
-    refused(await L.request(sx, 'destroy', tokenChecked(w, owner.id, x.accessToken)), TEXT.BADTOKEN, 'destroy as the owner with X\'s token');
-    refused(await L.request(sx, 'kick', tokenChecked(w, owner.id, x.accessToken, { kickedAttendee: { id: y.id, name: y.name } })), TEXT.BADTOKEN, 'kick as the owner with X\'s token');
+    refused(await L.ask(sx, 'destroy', tokenChecked(w, owner.id, x.accessToken)), TEXT.BADTOKEN, 'destroy as the owner with X\'s token');
+    refused(await L.ask(sx, 'kick', tokenChecked(w, owner.id, x.accessToken, { kickedAttendee: { id: y.id, name: y.name } })), TEXT.BADTOKEN, 'kick as the owner with X\'s token');
     const so = await conn(srv, L.V2_WS, 'owner');
     assert.deepEqual(await listOf(so, w, owner), w.attendees, 'nothing changed');
   });
@@ -228,7 +228,7 @@ describe('the original server\'s storage file', () => {
     refused(await reAttendWith(y, x.accessToken), TEXT.BADTOKEN, 'X\'s old token presented as Y');
     refused(await reAttendWith(owner, x.accessToken), TEXT.BADTOKEN, 'X\'s old token presented as the owner');
     refused(await reAttendWith(x, x.accessToken, w2), TEXT.BADTOKEN, 'X\'s old token presented for another workspace');
-    refused(await L.request(s, 'attendees', tokenChecked(w, y.id, x.accessToken), { replies: ['attendees', 'alert'] }), TEXT.BADTOKEN, 'attendees: X\'s old token as Y');
+    refused(await L.ask(s, 'attendees', tokenChecked(w, y.id, x.accessToken), { replies: ['attendees', 'alert'] }), TEXT.BADTOKEN, 'attendees: X\'s old token as Y');
 
     // Invite tokens: tampered or signed with another key, even with the right PIN.
     const p = byPin();
@@ -267,7 +267,7 @@ describe('the original server\'s storage file', () => {
     const c = await conn(srv, L.V4_WS, 'x');
     const rx = await reAttendOk(c, oldSession(w, x), 'old access token, first start');
     T.closeAll();
-    await L.stop(srv);
+    await L.terminate(srv);
 
     // Restart on the same file (now in our format), the default config.
     const srv2 = await T.start({ dir, config, secrets });
@@ -278,7 +278,7 @@ describe('the original server\'s storage file', () => {
     const j = await conn(srv2, L.V4_POLL, 'joiner');
     const g = await grantedAttend(j, w.token, w.pin, 'joiner', 'old invite token after the restart');
     T.closeAll();
-    await L.stop(srv2);
+    await L.terminate(srv2);
 
     const srv3 = await T.start({ dir, config: { ...config, legacy_tokens: 'off' }, secrets });
     const c3 = await conn(srv3, L.V2_WS, 'off');
@@ -294,8 +294,7 @@ describe('the original server\'s storage file', () => {
   });
 
   it('legacy_tokens = "auto" on a store that was not imported: original-style tokens are refused', async () => {
-    const dir = L.tempDir();
-    dirs.push(dir);
+    const dir = newDir('wrw-ops-');
     const file = path.join(dir, 'store.json');
     const srv = await T.start({ dir, config: { json_storage_file: file }, secrets });
     const c = await conn(srv, L.V4_WS, 'owner');
@@ -331,11 +330,10 @@ describe('the original server\'s storage file', () => {
   describe('a file that is neither our format nor the original\'s', () => {
     for (const [name, text] of [['keyed by a workspace id, not a workspace', '{"_abcdefghij": 3}'], ['a JSON array', '[1,2]']]) {
       it(`${name} (${text}): the start stops naming the file, the file is unchanged, no .original is written`, async () => {
-        const dir = L.tempDir();
-        dirs.push(dir);
+        const dir = newDir('wrw-ops-');
         const file = path.join(dir, 'workspaces.json');
         fs.writeFileSync(file, text);
-        await L.expectRefusedStart(T, { dir, config: { json_storage_file: file }, secrets, mentions: file, unchanged: [file], absent: [`${file}.original`] });
+        await L.expectRefusedStart({ dir, config: { json_storage_file: file }, secrets, mentions: file, unchanged: [file], absent: [`${file}.original`] });
       });
     }
   });
@@ -343,10 +341,9 @@ describe('the original server\'s storage file', () => {
 
 describe('the original\'s defaults', () => {
   it('without untitled_workspace/anonymous_attendee/default_*_avatar in the config: "Untitled Workspace", "Anonymous Attendee", empty avatars', async () => {
-    const base = { ...L.BASE_CONFIG };
+    const base = { ...L.CONFIG };
     for (const k of ['untitled_workspace', 'anonymous_attendee', 'default_workspace_avatar', 'default_attendee_avatar']) delete base[k];
-    const dir = L.tempDir();
-    dirs.push(dir);
+    const dir = newDir('wrw-ops-');
     const srv = await T.start({ dir, base, secrets });
     const c = await conn(srv, L.V4_WS, 'nameless');
     const expected = (r) => {
@@ -356,10 +353,10 @@ describe('the original\'s defaults', () => {
       assert.deepEqual(r.payload.attendee, { id: r.payload.attendee.id, name: 'Anonymous Attendee', avatar: '' });
       return r.payload;
     };
-    const w = expected(await L.request(c, 'create', { workspace: {}, attendee: {} }));
-    expected(await L.request(c, 'create', { workspace: { name: '', avatar: null, pin: '' }, attendee: { name: null, avatar: '' } }));
+    const w = expected(await L.ask(c, 'create', { workspace: {}, attendee: {} }));
+    expected(await L.ask(c, 'create', { workspace: { name: '', avatar: null, pin: '' }, attendee: { name: null, avatar: '' } }));
     const j = await conn(srv, L.V2_POLL, 'nameless guest');
-    const g = await L.request(j, 'attend', { workspace: { token: w.workspace.token, pin: '' }, attendee: {} });
+    const g = await L.ask(j, 'attend', { workspace: { token: w.workspace.token, pin: '' }, attendee: {} });
     assert.equal(g.event, 'attendance-granted', JSON.stringify(g));
     assert.deepEqual(g.payload.attendee, { id: g.payload.attendee.id, name: 'Anonymous Attendee', avatar: '' });
   });

@@ -3,7 +3,13 @@
 
 const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
-const L = require('./lib.js');
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const { performance } = require('node:perf_hooks');
+const L = require('../harness.js');
+const O = require('./original.js');
+const { twilioStub } = require('../deploy/lib.js');
 
 const T = L.tracked(afterEach);
 const start = (config = {}, rustLog) => T.start({ config, rustLog });
@@ -23,6 +29,7 @@ describe('/health', () => {
   it('answers 200 JSON with version, uptime_secs, sockets and workspaces that follow the clients', async () => {
     const srv = await start();
     const h0 = await L.health(srv);
+    assert.equal(h0.status, 'ok');
     assert.equal(typeof h0.version, 'string');
     assert.ok(h0.version.length > 0);
     assert.ok(Number.isInteger(h0.uptime_secs) && h0.uptime_secs >= 0, `uptime_secs ${h0.uptime_secs}`);
@@ -108,6 +115,145 @@ describe('/metrics', () => {
     const srv = await start({ metrics_address: 'off' });
     assert.equal((await L.get(`${srv.url}/metrics`)).status, 404);
     assert.equal((await L.health(srv)).sockets, 0);
+  });
+});
+
+// The metrics README "Persistence, presence and operations" lists for
+// /metrics: [{name, labels: [label names]}].
+function readmeMetrics() {
+  const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+  const start = readme.indexOf('**`GET /metrics`**');
+  assert.ok(start >= 0, 'README lists the metrics under **`GET /metrics`**');
+  const end = readme.indexOf('\n- ', start);
+  const text = readme.slice(start, end < 0 ? undefined : end);
+  return [...text.matchAll(/`(wrw_[a-z0-9_]+)(?:\{([a-z_,\s]*)\})?`/g)]
+    .map((m) => ({ name: m[1], labels: m[2] ? m[2].split(',').map((l) => l.trim()) : [] }));
+}
+
+describe('/metrics: every metric the README lists', () => {
+  it('after traffic that touches each of them, each is present with a plausible value', async (t) => {
+    const listed = readmeMetrics();
+    assert.ok(listed.length >= 10, `README metrics: ${JSON.stringify(listed)}`);
+    const stub = await twilioStub({ mode: 'fail' });
+    t.after(() => stub.close());
+    // The original server's file with one PIN workspace: its invite token
+    // costs one original-token (bcrypt) check.
+    const secrets = L.newSecrets();
+    const fx = O.fixture(secrets, { spec: [O.SPEC[0]] });
+    const old = fx.workspaces[0];
+    const dir = T.dir('wrw-ops-');
+    const file = path.join(dir, 'workspaces.json');
+    fs.writeFileSync(file, fx.text);
+    const t0 = performance.now();
+    const srv = await T.start({
+      dir, secrets,
+      env: { TWILIO_ACCOUNT_SID: 'ACtest', TWILIO_AUTH_TOKEN: 'secret' },
+      config: {
+        json_storage_file: file, max_capacity_of_workspace: 8, twilio_api_base: stub.base,
+        // An abandoned workspace expires quickly (the others keep a connected member).
+        workspace_expiry_secs: 2, presence_grace_secs: 600,
+        // Room for 1 MB avatars: a few creates outgrow the journal's 8 MiB compaction floor.
+        max_avatar_length: 1000000, max_connections_per_ip: 3,
+      },
+    });
+    let creates = 0;
+    const a = await conn(srv, L.V4_WS, 'a');
+    // First, while the imported workspace is young: the old invite token + PIN (original token check).
+    const g = await L.attendOk(a, old.token, old.pin, 'legacy');
+    assert.equal(g.workspace.id, old.id);
+    // A workspace whose only member leaves: it expires.
+    const b = await conn(srv, L.V2_WS, 'b');
+    await L.create(b, { name: 'abandoned' });
+    creates++;
+    L.close(b);
+    // Twilio answers 500: one provider call, one failure, the static list.
+    assert.equal((await L.ask(a, 'iceservers', {})).event, 'iceservers');
+    // A wrong PIN: an alert.
+    const c = await conn(srv, L.V4_POLL, 'c');
+    const pinned = await L.create(c, { name: 'pinned', pin: '97531' });
+    creates++;
+    assert.deepEqual(await L.attend(a, pinned.workspace.token, '1', 'wrong'), { event: 'alert', payload: L.TEXT.PIN });
+    // Journal writes until a compaction has been counted (it is collected by a later write).
+    const avatar = 'a'.repeat(900000);
+    await L.poll(async () => {
+      const r = await L.ask(c, 'create', { workspace: { name: `big${creates}`, avatar }, attendee: { name: 'o' } }, { timeout: 10000 });
+      assert.equal(r.event, 'created', JSON.stringify(r).slice(0, 300));
+      creates++;
+      return L.metric(await L.scrape(srv.url), 'wrw_store_compactions_total', { outcome: 'ok' }, 0) >= 1;
+    }, { timeout: 30000, every: 0, what: 'a compaction to be counted' });
+    assert.ok(creates <= 40, `${creates} creates (of 900 000-character avatars) before a compaction was counted`);
+    // Connections refused: a 4th from one address (127.0.0.2; the others are from 127.0.0.1).
+    const from2 = () => ({ localAddress: '127.0.0.2', agent: new http.Agent({ localAddress: '127.0.0.2' }) });
+    for (let i = 0; i < 3; i++) await conn(srv, L.V4_WS, `127.0.0.2 #${i + 1}`, from2());
+    const refused = await L.connect(srv.url, L.V4_WS, { label: '127.0.0.2 #4', ...from2() }).then((s) => { L.close(s); return null; }, (e) => e);
+    assert.ok(refused && String(refused.connectError).includes(L.TEXT.TOO_MANY_CONNECTIONS), `the 4th connection from 127.0.0.2 is refused: ${refused && refused.message}`);
+    // The abandoned workspace expires.
+    await L.poll(async () => L.metric(await L.scrape(srv.url), 'wrw_workspaces_expired_total', {}, 0) >= 1,
+      { timeout: 10000, every: 100, what: 'the abandoned workspace to expire' });
+
+    const health = await L.health(srv);
+    const samples = await L.scrape(srv.url);
+    const elapsedSecs = (performance.now() - t0) / 1000;
+    const of = (name) => samples.filter((x) => x.name === name);
+    const sum = (name, labels = {}) => of(name).filter((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((n, x) => n + x.value, 0);
+    // A histogram may be exported as a summary: name{quantile}, name_sum, name_count.
+    const timing = (name, max) => {
+      const count = L.metric(samples, `${name}_count`);
+      const total = L.metric(samples, `${name}_sum`);
+      assert.ok(count >= 1, `${name}_count ${count}`);
+      assert.ok(total >= 0 && total <= count * max, `${name}_sum ${total} for ${count} observations`);
+      for (const q of [...of(name), ...of(`${name}_bucket`)]) assert.ok(Number.isFinite(q.value) || q.value === Infinity, `${name} ${JSON.stringify(q)}`);
+    };
+    const checks = {
+      wrw_sockets_connected: () => assert.equal(sum('wrw_sockets_connected'), health.sockets, '/metrics and /health agree on the sockets'),
+      wrw_workspaces: () => {
+        assert.equal(L.metric(samples, 'wrw_workspaces'), health.workspaces);
+        assert.equal(health.workspaces, 1 + creates - 1, 'the imported one and every created one but the expired');
+      },
+      // The imported workspace's 2 members and the legacy newcomer; one owner per created, live workspace.
+      wrw_attendees: () => assert.equal(L.metric(samples, 'wrw_attendees'), old.members.length + 1 + (creates - 1)),
+      wrw_events_total: () => {
+        assert.equal(sum('wrw_events_total', { event: 'create', outcome: 'ok' }), creates);
+        assert.equal(sum('wrw_events_total', { event: 'attend', outcome: 'ok' }), 1);
+        assert.equal(sum('wrw_events_total', { event: 'iceservers', outcome: 'ok' }), 1);
+        assert.equal(sum('wrw_events_total', { event: 'attend' }), 2, 'the granted attend and the wrong PIN');
+      },
+      wrw_alerts_total: () => assert.equal(sum('wrw_alerts_total', { reason: 'wrong_pin' }), 1),
+      wrw_store_writes_total: () => {
+        assert.ok(sum('wrw_store_writes_total', { outcome: 'ok' }) >= creates + 1, `store writes ${JSON.stringify(of('wrw_store_writes_total'))} for ${creates} creates and an attend`);
+        assert.equal(sum('wrw_store_writes_total', { outcome: 'error' }), 0);
+      },
+      wrw_store_write_seconds: () => timing('wrw_store_write_seconds', 10),
+      wrw_store_compactions_total: () => {
+        assert.ok(sum('wrw_store_compactions_total', { outcome: 'ok' }) >= 1);
+        assert.equal(sum('wrw_store_compactions_total', { outcome: 'error' }), 0);
+      },
+      wrw_original_token_check_seconds: () => timing('wrw_original_token_check_seconds', 10),
+      wrw_ice_provider_calls_total: () => assert.equal(sum('wrw_ice_provider_calls_total'), 1),
+      wrw_ice_provider_failures_total: () => assert.equal(sum('wrw_ice_provider_failures_total'), 1),
+      wrw_workspaces_expired_total: () => assert.equal(sum('wrw_workspaces_expired_total'), 1),
+      wrw_connections_refused_total: () => assert.equal(sum('wrw_connections_refused_total'), 1),
+      wrw_uptime_seconds: () => {
+        const up = L.metric(samples, 'wrw_uptime_seconds');
+        assert.ok(up >= 0 && up <= elapsedSecs + 1, `uptime ${up} s, the server is ${elapsedSecs.toFixed(1)} s old`);
+      },
+    };
+    const problems = [];
+    for (const { name, labels } of listed) {
+      try {
+        const found = [...of(name), ...of(`${name}_count`)];
+        assert.ok(found.length > 0, 'not in /metrics');
+        for (const x of of(name)) {
+          for (const l of labels) assert.ok(l in x.labels, `a sample without the label ${l}: ${JSON.stringify(x)}`);
+        }
+        for (const x of found) assert.ok(x.value >= 0, `negative: ${JSON.stringify(x)}`);
+        if (checks[name]) checks[name]();
+      } catch (e) {
+        problems.push(`${name}: ${e.message}`);
+      }
+    }
+    t.diagnostic(`${listed.length} README metrics checked after ${creates} creates`);
+    assert.deepEqual(problems, []);
   });
 });
 

@@ -46,9 +46,7 @@ function accessToken(secrets, wsId, ownerId, attId, opts = {}) {
   return jwt.sign({ id: wsId, owner: ownerId, singningToken: signingToken(secrets, wsId, attId, opts) }, secrets.MAGICK_TOKEN);
 }
 
-function claims(token) {
-  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
-}
+const { claimsOf: claims } = require('../harness.js');
 
 // The same header and signature over changed claims (a tampered token).
 function withClaims(token, changes) {
@@ -82,16 +80,17 @@ const SPEC = [
   },
 ];
 
-// Builds the original's storage file and every token its users hold.
+// Builds the original's storage file (of SPEC's workspaces, or `spec`'s) and
+// every token its users hold.
 // Returns {text (the file's bytes as a string), store (the parsed object),
 // workspaces: [{id, name, avatar, owner, created, pin, token, call (null when
 // absent), attendees: {id -> {id,name,avatar}}, members: [{id, name, avatar,
 // accessToken}] (owner first)}]}.
-function fixture(secrets, { delimiter = ':' } = {}) {
+function fixture(secrets, { delimiter = ':', spec: specs = SPEC } = {}) {
   const now = Date.now();
   const store = {};
   const workspaces = [];
-  for (const spec of SPEC) {
+  for (const spec of specs) {
     const id = newId();
     const members = spec.attendees.map(([name, avatar]) => ({ id: newId(), name, avatar }));
     const owner = members[0].id;
@@ -115,4 +114,4 @@ function fixture(secrets, { delimiter = ':' } = {}) {
   return { text: JSON.stringify(store), store, workspaces };
 }
 
-module.exports = { newId, inviteToken, accessToken, claims, withClaims, resigned, fixture, ROUNDS };
+module.exports = { newId, inviteToken, accessToken, claims, withClaims, resigned, fixture, SPEC, ROUNDS };

@@ -5,7 +5,7 @@
 const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { performance } = require('node:perf_hooks');
-const L = require('./lib.js');
+const L = require('../harness.js');
 
 const GRACE_MS = 1500;
 // How late after the grace the `leave` may come (disconnect detection, a busy 2-core box).
@@ -30,7 +30,7 @@ function entriesSince(socket, seq, event) {
 async function until(t0, ms, ...socks) {
   const left = t0 + ms - performance.now();
   if (left > 0) await L.delay(left);
-  await Promise.all(socks.map((s) => L.request(s, 'iceservers', {}, { replies: ['iceservers'] })));
+  await Promise.all(socks.map((s) => L.ask(s, 'iceservers', {}, { replies: ['iceservers'] })));
 }
 
 const presence = { presence_grace_secs: GRACE_MS / 1000, max_capacity_of_workspace: 2 };
@@ -60,7 +60,7 @@ describe('presence grace: ghosts', () => {
       const late = await conn(srv, L.V4_POLL, 'late');
       const n = await L.attendOk(late, w.workspace.token, '77', 'late');
       assert.deepEqual(Object.keys(n.attendees).sort(), [w.attendee.id, n.attendee.id].sort());
-      const list = await L.request(owner, 'attendees', { workspace: { id: w.workspace.id }, attendee: { id: w.attendee.id }, accessToken: w.accessToken }, { replies: ['attendees', 'alert'] });
+      const list = await L.ask(owner, 'attendees', { workspace: { id: w.workspace.id }, attendee: { id: w.attendee.id }, accessToken: w.accessToken }, { replies: ['attendees', 'alert'] });
       assert.deepEqual(list.payload, { attendees: n.attendees });
 
       // The lapsed ghost comes back while the workspace is full: `full`.
@@ -112,7 +112,7 @@ describe('presence grace: ghosts', () => {
     await until(t0, GRACE_MS + 1000, owner, reloaded);
     assert.deepEqual(entriesSince(owner, mark, 'leave'), [], 'no leave for a reloaded attendee');
     assert.deepEqual(entriesSince(reloaded, 0, 'leave'), []);
-    const list = await L.request(owner, 'attendees', { workspace: { id: w.workspace.id }, attendee: { id: w.attendee.id }, accessToken: w.accessToken }, { replies: ['attendees', 'alert'] });
+    const list = await L.ask(owner, 'attendees', { workspace: { id: w.workspace.id }, attendee: { id: w.attendee.id }, accessToken: w.accessToken }, { replies: ['attendees', 'alert'] });
     assert.deepEqual(list.payload, { attendees: { [w.attendee.id]: w.attendee, [g.attendee.id]: g.attendee } });
   });
 
@@ -154,7 +154,7 @@ describe('presence grace: ghosts', () => {
     L.vanish(owner);
     await until(t0, GRACE_MS + 1000, guest);
     assert.deepEqual(entriesSince(guest, mark, 'leave'), [], 'no leave for the owner');
-    const list = await L.request(guest, 'attendees', { workspace: { id: w.workspace.id }, attendee: { id: g.attendee.id }, accessToken: g.accessToken }, { replies: ['attendees', 'alert'] });
+    const list = await L.ask(guest, 'attendees', { workspace: { id: w.workspace.id }, attendee: { id: g.attendee.id }, accessToken: g.accessToken }, { replies: ['attendees', 'alert'] });
     assert.deepEqual(list.payload, { attendees: { [w.attendee.id]: w.attendee, [g.attendee.id]: g.attendee } });
 
     const back = await conn(srv, L.V2_WS, 'owner-back');

@@ -5,22 +5,9 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const http = require('node:http');
 const h = require('../harness');
 
-function request(url, { method = 'GET', headers = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${method} ${url} within 5 s`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+const { request } = h;
 
 describe('HTTP', () => {
   let server;
