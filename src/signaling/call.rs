@@ -2,38 +2,41 @@
 //! The objects clients attach (`workspace`, `call`, `offer`, …) pass through
 //! as sent; only the ids the guard checked are trusted.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use socketioxide::adapter::Adapter;
 
 use super::guard::Member;
 use super::payload;
 use super::{Ctx, Rejection};
 
+/// What `ring` and `answer` forward: the sender under its role in the call
+/// (`caller` / `callee`), the SDP under the event's own field, and the rest as sent.
+fn session_description(m: &mut Member, sender_as: &str, sdp: &str) -> Value {
+    let mut out = Map::new();
+    for (to, from) in [
+        ("workspace", "workspace"),
+        (sender_as, "attendee"),
+        (sdp, sdp),
+        ("call", "call"),
+    ] {
+        out.insert(to.to_string(), payload::take(&mut m.payload, from));
+    }
+    out.insert("nonce".into(), payload::nonce(&m.payload));
+    Value::Object(out)
+}
+
 pub async fn ring<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
     let callee = m.target(ctx.app, "callee").await?;
-    let workspace = payload::take(&mut m.payload, "workspace");
-    let stored_call = workspace.get("call").cloned().unwrap_or(Value::Null);
+    let out = session_description(&mut m, "caller", "offer");
+    let stored_call = out["workspace"].get("call").cloned().unwrap_or(Value::Null);
     ctx.app.store.set_call(&m.workspace, stored_call).await?;
-    let out = json!({
-        "workspace": workspace,
-        "caller": payload::take(&mut m.payload, "attendee"),
-        "offer": payload::take(&mut m.payload, "offer"),
-        "call": payload::take(&mut m.payload, "call"),
-        "nonce": payload::nonce(&m.payload),
-    });
     ctx.to_attendee(&callee, "ring", &out).await;
     Ok(())
 }
 
 pub async fn answer<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
     let caller = m.target(ctx.app, "caller").await?;
-    let out = json!({
-        "workspace": payload::take(&mut m.payload, "workspace"),
-        "callee": payload::take(&mut m.payload, "attendee"),
-        "answer": payload::take(&mut m.payload, "answer"),
-        "call": payload::take(&mut m.payload, "call"),
-        "nonce": payload::nonce(&m.payload),
-    });
+    let out = session_description(&mut m, "callee", "answer");
     ctx.to_attendee(&caller, "answer", &out).await;
     Ok(())
 }
