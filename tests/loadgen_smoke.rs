@@ -151,6 +151,21 @@ async fn every_mode_runs_against_the_server_without_losses() {
     assert!(r["joins_per_s"].as_f64().unwrap() > 0.0, "{r}");
     assert!(r["latency"]["p99_ms"].as_f64().unwrap() > 0.0, "{r}");
 
+    let r = run(loadgen::Opts {
+        prefill: 50,
+        prefill_conns: 4,
+        // `max_joins` also bounds the measured creates: let them outlast the warm-up.
+        max_joins: 100_000,
+        ..opts(addr, pid, Mode::Create, 4)
+    })
+    .await;
+    assert_eq!(r["prefilled"], 50, "{r}");
+    for field in ["errors", "unanswered", "mismatched", "closed_sockets"] {
+        assert_eq!(r[field], 0, "create {field}: {r}");
+    }
+    assert!(r["creates_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["latency"]["p99_ms"].as_f64().unwrap() > 0.0, "{r}");
+
     for eio in [3, 4] {
         let r = run(opts(addr, pid, Mode::Idle, eio)).await;
         assert_eq!(r["all_up"], true, "idle EIO={eio}: sockets dropped: {r}");
