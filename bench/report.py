@@ -1,34 +1,19 @@
 """Turns bench/run.sh's JSON lines into BENCHMARKS.md (stdout)."""
-import json
 import platform
 import statistics
 import subprocess
 import sys
 
+from results_lib import fmt, get, load
+
 results, cmd, open_rate, server_cpu, load_cpu = sys.argv[1:6]
-rows = [json.loads(line) for line in open(results) if line.strip()]
-
-
-def get(r, path):
-    for p in path.split("."):
-        if not isinstance(r, dict) or p not in r:
-            return None
-        r = r[p]
-    return r
+rows = load(results)
 
 
 def med(scenario, target, path):
     v = [get(r, path) for r in rows if r.get("scenario") == scenario and r.get("target") == target]
     v = [x for x in v if isinstance(x, (int, float)) and not isinstance(x, bool)]
     return (statistics.median(v), len(v)) if v else (None, 0)
-
-
-def fmt(x):
-    if x is None:
-        return "n/a"
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.3g}"
 
 
 # (label, scenario, metric path, unit, target ratio, "ge"/"le" or None)

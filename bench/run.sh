@@ -23,23 +23,8 @@ LOAD_CPU=${LOAD_CPU:-1}
 BIN=$CARGO_TARGET_DIR/release
 
 cargo build --release --bins --examples --quiet
-# Each socket is a descriptor in both processes: IDLE_CONNS must stay below
-# the open-files limit (raised here to the hard limit; 20000 on the machine
-# BENCHMARKS.md was written on, hence 18000 rather than 50000).
-ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$ROOT/bench/results
-mkdir -p "$OUT"
-RESULTS=$OUT/$STAMP.jsonl
-: > "$RESULTS"
-WORK=$(mktemp -d)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then kill -KILL "$PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+source "$ROOT/bench/lib.sh"
+bench_setup ""
 
 # start_target ours|floor: sets PID and ADDR.
 start_target() {
@@ -58,18 +43,7 @@ max_workspaces_per_ip_per_hour = 1000000
 TOML
   local bin=$BIN/webrtc-workspaces-server
   [ "$kind" = floor ] && bin=$BIN/examples/floor
-  (cd "$dir" && PORT=0 DEVELOPMENT=true MAGICK_TOKEN=62656e63682d6a7774 SALT_STRING=62656e63682d73616c74 \
-    RUST_LOG=error exec taskset -c "$SERVER_CPU" "$bin" > "$dir/out" 2> "$dir/err") &
-  PID=$!
-  ADDR=""
-  for _ in $(seq 100); do
-    ADDR=$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$dir/out" 2>/dev/null | sed 's|.*http://||' || true)
-    [ -n "$ADDR" ] && return 0
-    sleep 0.1
-  done
-  echo "$kind did not start" >&2
-  cat "$dir/err" >&2
-  exit 1
+  launch "$dir" "$bin" error
 }
 
 stop_target() {

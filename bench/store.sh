@@ -39,26 +39,13 @@ LOAD_CPU=${LOAD_CPU:-1}
 BIN=$CARGO_TARGET_DIR/release
 
 cargo build --release --bin webrtc-workspaces-server --example loadgen
-ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$ROOT/bench/results
-mkdir -p "$OUT"
-RESULTS=$OUT/store-$STAMP.jsonl
-: > "$RESULTS"
+source "$ROOT/bench/lib.sh"
+bench_setup store-
 NPROC=$(nproc)
 CPU_MODEL=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//' || echo unknown)
 KERNEL=$(uname -r)
 export NPROC CPU_MODEL KERNEL SERVER_CPU LOAD_CPU WARMUP DURATION CONNS INFLIGHT CREATES_PER_CONN PREFILL_CONNS \
   PREFILL_TIMEOUT
-WORK=$(mktemp -d)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then kill -KILL "$PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 # start_server memory|file: sets PID, ADDR and DIR.
 start_server() {
   local store=$1
@@ -75,19 +62,7 @@ TOML
   if [ "$store" = file ]; then
     echo 'json_storage_file = "store.json"' >> "$DIR/config.js.toml"
   fi
-  (cd "$DIR" && PORT=0 DEVELOPMENT=true MAGICK_TOKEN=62656e63682d6a7774 SALT_STRING=62656e63682d73616c74 \
-    RUST_LOG=warn exec taskset -c "$SERVER_CPU" "$BIN/webrtc-workspaces-server" > "$DIR/out" 2> "$DIR/err") &
-  PID=$!
-  ADDR=""
-  for _ in $(seq 150); do
-    ADDR=$(grep -m1 -oE 'listening on https?://[0-9.]+:[0-9]+' "$DIR/out" 2>/dev/null | sed -E 's|.*https?://||' || true)
-    [ -n "$ADDR" ] && return 0
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "server ($store) did not start" >&2
-  cat "$DIR/out" "$DIR/err" >&2
-  exit 1
+  launch "$DIR" "$BIN/webrtc-workspaces-server" warn
 }
 
 # Bytes of store.json and store.json.* in DIR (0 if none).

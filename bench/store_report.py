@@ -4,21 +4,14 @@ usage: python3 bench/store_report.py bench/results/store-<stamp>.jsonl ["command
 
 Each cell is the median over the rounds of that store and N.
 """
-import json
 import statistics
 import sys
 
+from results_lib import fmt, get, load
+
 results = sys.argv[1]
 cmd = sys.argv[2] if len(sys.argv) > 2 else None
-rows = [json.loads(line) for line in open(results) if line.strip()]
-
-
-def get(r, path):
-    for p in path.split("."):
-        if not isinstance(r, dict) or p not in r:
-            return None
-        r = r[p]
-    return r
+rows = load(results)
 
 
 def ok(r):
@@ -29,14 +22,6 @@ def med(store, n, path):
     v = [get(r, path) for r in rows if r.get("store") == store and r.get("n") == n and ok(r)]
     v = [x for x in v if isinstance(x, (int, float)) and not isinstance(x, bool)]
     return statistics.median(v) if v else None
-
-
-def fmt(x):
-    if x is None:
-        return "n/a"
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.3g}"
 
 
 def size(b):
