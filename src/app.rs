@@ -8,6 +8,7 @@ use dashmap::DashMap;
 
 use crate::model::AttendeeId;
 
+use crate::cluster::Cluster;
 use crate::ice::IceServers;
 use crate::limits::Limits;
 use crate::settings::Settings;
@@ -27,6 +28,8 @@ pub struct App {
     pub limits: Limits,
     /// For messages that no socket's own event triggers (presence, expiry).
     pub io: Arc<dyn Hub>,
+    /// Cluster mode (`REDIS_URL`): presence, limits and the store shared through Redis.
+    pub cluster: Option<Arc<Cluster>>,
     pub started: std::time::Instant,
     /// When each recently disconnected attendee lost its last known socket
     /// (presence grace bookkeeping; entries go when the grace resolves).
@@ -35,14 +38,20 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(settings: Settings, store: Arc<dyn Store>, io: Arc<dyn Hub>, legacy_tokens: bool) -> App {
+    pub fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        io: Arc<dyn Hub>,
+        legacy_tokens: bool,
+        cluster: Option<Arc<Cluster>>,
+    ) -> App {
         let tokens = Tokens::new(
             settings.secrets.jwt.expose(),
             settings.secrets.salt.expose(),
             &settings.token_delimiter,
         );
         let ice = IceServers::from_settings(&settings);
-        let limits = Limits::new(settings.limits.clone());
+        let limits = Limits::new(settings.limits.clone(), cluster.clone());
         App {
             settings,
             tokens,
@@ -52,6 +61,7 @@ impl App {
             ice,
             limits,
             io,
+            cluster,
             started: std::time::Instant::now(),
             departures: DashMap::new(),
             draining: AtomicBool::new(false),

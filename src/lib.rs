@@ -2,6 +2,7 @@
 //! entry point, used by the binary and by the tests alike.
 
 pub mod app;
+pub mod cluster;
 pub mod http;
 pub mod ice;
 pub mod limits;
@@ -24,7 +25,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use app::App;
+use cluster::{Cluster, ClusterDriver, RedisStore};
 use settings::{MetricsEndpoint, Settings};
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use store::{FileStore, MemoryStore, Store};
 use tls::{CertFiles, Tls};
 
@@ -40,6 +43,10 @@ pub enum ServeError {
     Storage(#[from] store::file::LoadError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
+    #[error("REDIS_URL: the Socket.IO adapter could not subscribe in Redis: {0}")]
+    Adapter(String),
 }
 
 /// The server's version, as `--version`, `/health` and `GET /` report it.
@@ -169,21 +176,31 @@ fn spawn_https(
     })
 }
 
-/// Opens the store, binds the listeners, registers the Socket.IO namespace
-/// and starts serving.
+/// Opens the store (in cluster mode: connects to Redis), binds the
+/// listeners, registers the Socket.IO namespace and starts serving.
 pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
     ops::recorder();
     let tls = match CertFiles::from_settings(&settings.https).filter(|_| settings.enable_https) {
         Some(files) => Some(Arc::new(Tls::new(files)?)),
         None => None,
     };
-    let (store, imported_from_original): (Arc<dyn Store>, bool) = match &settings.json_storage_file {
-        Some(path) => {
+    let cluster = match &settings.redis_url {
+        Some(url) => Some(Cluster::connect(&settings, url).await?),
+        None => None,
+    };
+    let (store, imported_from_original): (Arc<dyn Store>, bool) = match (&cluster, &settings.json_storage_file) {
+        (Some(c), file) => {
+            if file.is_some() {
+                tracing::warn!("json_storage_file is not used in cluster mode: the workspaces live in Redis");
+            }
+            (Arc::new(RedisStore(c.clone())), false)
+        }
+        (None, Some(path)) => {
             let file = FileStore::open(path, settings.flush_window, settings.workspace_id_len)?;
             let imported = file.imported_from_original();
             (Arc::new(file), imported)
         }
-        None => (Arc::new(MemoryStore::new()), false),
+        (None, None) => (Arc::new(MemoryStore::new()), false),
     };
     let legacy_tokens = settings.legacy_tokens.enabled(imported_from_original);
     if legacy_tokens {
@@ -196,19 +213,76 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
     };
 
     let max_payload = settings.max_payload_bytes;
-    let (layer, io) = SocketIo::builder()
+    let builder = SocketIo::builder()
         .ping_interval(settings.ping_interval)
         .ping_timeout(settings.ping_timeout)
         .max_payload(max_payload)
         .ws_max_message_size(max_payload as usize)
-        .ws_max_frame_size(max_payload as usize)
-        .build_layer();
-    let app = Arc::new(App::new(settings, store, Arc::new(io.clone()), legacy_tokens));
-    io.ns("/", signaling::namespace(app.clone()));
+        .ws_max_frame_size(max_payload as usize);
+    let listening = Listening {
+        listener,
+        addr,
+        metrics_listener,
+        tls,
+    };
+    match cluster {
+        None => {
+            let (layer, io) = builder.build_layer();
+            let app = Arc::new(App::new(settings, store, Arc::new(io.clone()), legacy_tokens, None));
+            io.ns("/", signaling::namespace(app.clone()));
+            let background = tokio::spawn(signaling::sweep_expired(app.clone()));
+            Ok(start(app, layer, listening, background))
+        }
+        Some(cluster) => {
+            let config = RedisAdapterConfig::new()
+                .with_prefix(cluster.adapter_prefix())
+                .with_request_timeout(Duration::from_secs(2));
+            let adapter = RedisAdapterCtr::new_with_driver(cluster.driver(), config);
+            let (layer, io) = builder
+                .with_adapter::<CustomRedisAdapter<_, ClusterDriver>>(adapter)
+                .build_layer();
+            let app = Arc::new(App::new(
+                settings,
+                store,
+                Arc::new(io.clone()),
+                legacy_tokens,
+                Some(cluster.clone()),
+            ));
+            io.ns("/", signaling::namespace(app.clone()))
+                .await
+                .map_err(|e| ServeError::Adapter(e.to_string()))?;
+            let background = tokio::spawn(cluster::run_presence(app.clone(), cluster));
+            Ok(start(app, layer, listening, background))
+        }
+    }
+}
 
+/// What `serve` bound before it knew the adapter.
+struct Listening {
+    listener: TcpListener,
+    addr: SocketAddr,
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
+    tls: Option<Arc<Tls>>,
+}
+
+/// Starts the HTTP service(s) around the Socket.IO layer, whatever its adapter.
+fn start<L>(app: Arc<App>, layer: L, listening: Listening, presence: JoinHandle<()>) -> Server
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service:
+        tower::Service<axum::extract::Request, Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Response: axum::response::IntoResponse + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+{
+    let Listening {
+        listener,
+        addr,
+        metrics_listener,
+        tls,
+    } = listening;
     let (stop, _) = watch::channel(false);
     let router = http::router(app.clone(), layer);
-    let mut background = vec![tokio::spawn(signaling::sweep_expired(app.clone()))];
+    let mut background = vec![presence];
     let mut tasks = vec![match &tls {
         Some(tls) => {
             background.push(tokio::spawn(tls.clone().watch(app.settings.tls_reload_check)));
@@ -220,7 +294,7 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         tasks.push(spawn_http(listener, http::metrics_router(app.clone()), &stop));
         addr
     });
-    Ok(Server {
+    Server {
         addr,
         metrics_addr,
         app,
@@ -228,7 +302,7 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         tasks,
         background,
         tls,
-    })
+    }
 }
 
 impl Server {
@@ -273,6 +347,10 @@ impl Server {
         let _ = self.stop.send(true);
         self.app.io.close().await;
         self.app.store.flush().await.map_err(ShutdownError::Flush)?;
+        if let Some(cluster) = &self.app.cluster {
+            // What this node held starts its grace now, not when its heartbeat expires.
+            cluster.leave().await;
+        }
         // Every socket is closed; what can still hold a listener open is an
         // Engine.IO long-poll whose Socket.IO socket already left. Give such
         // requests a moment, then cut them.

@@ -99,9 +99,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "MAGICK_TOKEN/SALT_STRING not set: using random secrets for this run; tokens will not survive a restart"
         );
     }
-    let store = match &settings.json_storage_file {
-        Some(file) => format!("workspaces stored in {}", file.display()),
-        None => "in-memory store".to_string(),
+    let store = match (&settings.redis_url, &settings.json_storage_file) {
+        (Some(_), _) => format!("cluster node {}, workspaces in Redis", settings.node_id),
+        (None, Some(file)) => format!("workspaces stored in {}", file.display()),
+        (None, None) => "in-memory store".to_string(),
     };
     let mode = if settings.development {
         format!("development mode: public STUN servers, {store}")

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -30,20 +31,41 @@ pub fn recorder() -> &'static PrometheusHandle {
     })
 }
 
+/// Bound on the store's answer to `/health` (Redis may be away): the
+/// workspace count is then left out rather than the answer delayed.
+const HEALTH_STATS_TIMEOUT: Duration = Duration::from_millis(500);
+
 pub async fn health(State(app): State<Arc<App>>) -> Response {
-    let stats = app.store.stats().await.unwrap_or_default();
+    let redis = app.cluster.as_ref().map(|c| c.health());
     let draining = app.is_draining();
-    let body = json!({
-        "status": if draining { "draining" } else { "ok" },
+    let status = match &redis {
+        _ if draining => "draining",
+        Some(r) if !r.reachable => "redis_unreachable",
+        _ => "ok",
+    };
+    let stats = match &redis {
+        Some(r) if !r.reachable => None,
+        _ => tokio::time::timeout(HEALTH_STATS_TIMEOUT, app.store.stats())
+            .await
+            .ok()
+            .and_then(Result::ok),
+    };
+    let mut body = json!({
+        "status": status,
         "version": crate::VERSION,
         "uptime_secs": app.started.elapsed().as_secs(),
         "sockets": app.io.local_sockets().len(),
-        "workspaces": stats.workspaces,
+        "workspaces": stats.map(|s| s.workspaces),
+        "node_id": app.settings.node_id,
+        "cluster": redis.is_some(),
     });
-    let code = if draining {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
+    if let Some(r) = redis {
+        body["redis"] = json!(r);
+    }
+    let code = if status == "ok" {
         StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(body)).into_response()
 }
@@ -64,9 +86,18 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     for ((eio, transport), n) in by_kind {
         metrics::gauge!("wrw_sockets_connected", "eio" => eio, "transport" => transport).set(n as f64);
     }
-    let stats = app.store.stats().await.unwrap_or_default();
-    metrics::gauge!("wrw_workspaces").set(stats.workspaces as f64);
-    metrics::gauge!("wrw_attendees").set(stats.attendees as f64);
+    if let Ok(Ok(stats)) = tokio::time::timeout(HEALTH_STATS_TIMEOUT, app.store.stats()).await {
+        metrics::gauge!("wrw_workspaces").set(stats.workspaces as f64);
+        metrics::gauge!("wrw_attendees").set(stats.attendees as f64);
+    }
+    metrics::gauge!("wrw_cluster_mode").set(if app.cluster.is_some() { 1.0 } else { 0.0 });
+    if let Some(c) = &app.cluster {
+        let h = c.health();
+        metrics::gauge!("wrw_redis_up").set(if h.reachable { 1.0 } else { 0.0 });
+        if let Some(ms) = h.latency_ms {
+            metrics::gauge!("wrw_redis_latency_seconds").set(ms / 1000.0);
+        }
+    }
     metrics::gauge!("wrw_uptime_seconds").set(app.started.elapsed().as_secs_f64());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

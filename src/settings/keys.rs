@@ -36,6 +36,8 @@ env_keys! {
         "TWILIO_AUTH_TOKEN" => twilio_auth_token: Option<Secret<String>>, Hidden;
         /// coturn `static-auth-secret`, for TURN REST credentials (with `turn_urls`).
         "TURN_SECRET" => turn_secret: Option<Secret<String>>, Hidden;
+        /// Cluster mode: the Redis every node shares (`redis://host:port/db`, `rediss://` for TLS).
+        "REDIS_URL" => redis_url: Option<Secret<String>>, RedisUrl;
     }
     read elsewhere {
         /// Path of the config file (`Settings::load_from`; `--config` wins over it).
@@ -113,6 +115,12 @@ file_keys! {
         "log_format" => log_format: LogFormat = "text", OneOf;
         /// Bound on the graceful shutdown.
         "shutdown_timeout_secs" => shutdown_timeout: Duration = 10, IntSecs<1, 600>;
+        /// This node's name (in Redis with REDIS_URL); empty: made up at each start in cluster mode.
+        "node_id" => node_id: String = "", KeyName;
+        /// With REDIS_URL: what every key and channel in Redis starts with.
+        "redis_prefix" => redis_prefix: String = "wrw", NonEmptyKeyName;
+        /// With REDIS_URL: heartbeat period; a node silent for three is dead.
+        "cluster_heartbeat_ms" => cluster_heartbeat: Duration = 1000, IntMillis<100, 60_000>;
         ..Assembled {
             /// `PORT`.
             pub port: u16,
@@ -128,6 +136,8 @@ file_keys! {
             pub turn_rest: Option<TurnRest>,
             /// The limits against hostile clients.
             pub limits: LimitSettings,
+            /// `REDIS_URL`: cluster mode when set.
+            pub redis_url: Option<Secret<String>>,
         }
     }
 

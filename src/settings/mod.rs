@@ -158,6 +158,29 @@ fn random_secret() -> Vec<u8> {
     b
 }
 
+/// A node id for one run: the host name (when it is a valid key name) and random letters.
+fn made_up_node_id() -> String {
+    use rand::distributions::Alphanumeric;
+    use rand::Rng;
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+        .take(40)
+        .collect();
+    let tail: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(8)
+        .map(char::from)
+        .collect();
+    if host.is_empty() {
+        format!("node-{tail}")
+    } else {
+        format!("{host}-{tail}")
+    }
+}
+
 impl Settings {
     /// Builds settings from the environment (already merged with `.env`) and
     /// the text of `config.js.toml` (None when there is no file).
@@ -239,8 +262,19 @@ impl Settings {
                 twilio,
                 turn_rest,
                 limits,
+                redis_url: env.redis_url,
             },
         )?;
+        let mut settings = settings;
+        if settings.redis_url.is_some() && settings.secrets.ephemeral {
+            return Err(invalid(
+                "REDIS_URL",
+                "cluster mode needs the same MAGICK_TOKEN and SALT_STRING on every node; set both (development mode would make up random ones per node)",
+            ));
+        }
+        if settings.redis_url.is_some() && settings.node_id.is_empty() {
+            settings.node_id = made_up_node_id();
+        }
         if settings.enable_https && (settings.https.key.is_none() || settings.https.cert.is_none()) {
             return Err(invalid(
                 "https",

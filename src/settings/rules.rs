@@ -36,6 +36,40 @@ impl Rule<String> for NonEmpty {
     }
 }
 
+/// A name that goes into Redis key names: letters, digits, `.`, `_` and
+/// `-`, at most 64; empty is allowed where the key has a computed default.
+pub struct KeyName;
+
+fn key_name(key: &'static str, raw: String) -> Result<String, SettingsError> {
+    if raw.len() > 64 || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        return Err(invalid(
+            key,
+            format!("must be at most 64 letters, digits, '.', '_' or '-', got {raw:?}"),
+        ));
+    }
+    Ok(raw)
+}
+
+impl Rule<String> for KeyName {
+    type Raw = String;
+    fn check(key: &'static str, raw: String) -> Result<String, SettingsError> {
+        key_name(key, raw)
+    }
+}
+
+/// A `KeyName` that must not be empty.
+pub struct NonEmptyKeyName;
+
+impl Rule<String> for NonEmptyKeyName {
+    type Raw = String;
+    fn check(key: &'static str, raw: String) -> Result<String, SettingsError> {
+        if raw.is_empty() {
+            return Err(invalid(key, "must not be empty"));
+        }
+        key_name(key, raw)
+    }
+}
+
 /// A path; empty means none.
 pub struct OptionalPath;
 
@@ -350,5 +384,22 @@ pub struct Hidden;
 impl EnvRule<Option<Secret<String>>> for Hidden {
     fn check(_: &'static str, value: Option<&str>) -> Result<Option<Secret<String>>, SettingsError> {
         Ok(value.map(Secret::from))
+    }
+}
+
+/// `REDIS_URL`: a `redis://` or `rediss://` URL (it may carry a password, so
+/// it is kept as a secret); empty is unset.
+pub struct RedisUrl;
+
+impl EnvRule<Option<Secret<String>>> for RedisUrl {
+    fn check(key: &'static str, value: Option<&str>) -> Result<Option<Secret<String>>, SettingsError> {
+        match value.map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) if v.starts_with("redis://") || v.starts_with("rediss://") => Ok(Some(Secret::from(v))),
+            Some(_) => Err(invalid(
+                key,
+                "must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0",
+            )),
+        }
     }
 }

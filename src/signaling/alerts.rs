@@ -57,6 +57,7 @@ alerts! {
     CreateLimit => "create_limit", "Too many workspaces created from your address. Please try again later.";
     LiveLimit => "live_limit", "The server has reached its workspace limit. Please try again later.";
     RateLimited => "rate_limited", "Too many events; slow down.";
+    SharedStateUnavailable => "shared_state_unavailable", "The server cannot reach its shared state right now; please try again in a moment.";
 }
 
 /// An alert whose text names part of the request.
@@ -173,6 +174,7 @@ impl From<crate::store::StoreError> for Rejection {
         match e {
             StoreError::NotFound => Rejection::Destroyed,
             StoreError::Full => Rejection::Full,
+            StoreError::Unavailable => Rejection::Alert(Alert::SharedStateUnavailable),
             StoreError::Backend(msg) => {
                 tracing::error!(error = %msg, "store failed");
                 Rejection::Alert(Alert::StorageFailed)

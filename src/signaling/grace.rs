@@ -17,6 +17,16 @@ use crate::model::{AttendeeId, WorkspaceId};
 /// ghosts neither linger in attendee lists nor fill workspaces up. The owner
 /// never lapses (the store refuses).
 pub fn disconnected(app: &Arc<App>, sid: Sid, session: Session) {
+    if let Some(cluster) = &app.cluster {
+        // Across nodes the grace runs in Redis (`cluster::presence`).
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            for (workspace, attendee) in session.into_bindings() {
+                cluster.release(&workspace, &attendee).await;
+            }
+        });
+        return;
+    }
     let now = Instant::now();
     for (workspace, attendee) in session.into_bindings() {
         app.departures.insert(attendee.clone(), now);

@@ -119,7 +119,7 @@ pub async fn admit<A: Adapter, E>(
     if rule.owner_only && !owner {
         return Err(Rejection::Alert(Alert::NotOwner));
     }
-    session.bind(socket, &workspace, &attendee);
+    session.bind(app, socket, &workspace, &attendee).await;
     Ok(Member {
         workspace,
         attendee,

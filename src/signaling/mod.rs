@@ -27,6 +27,7 @@ pub use connection::{namespace, Connect};
 pub use events::{as_json as event_table, EventName};
 pub use expiry::sweep_expired;
 pub use hub::Hub;
+pub use rooms::workspace_room;
 use session::Session;
 
 use crate::app::App;
@@ -82,6 +83,6 @@ impl<A: Adapter> Ctx<'_, A> {
         if let Err(e) = self.socket.within(rooms::attendee_room(attendee)).leave(rooms).await {
             tracing::warn!(error = %e, "could not remove sockets from rooms");
         }
-        self.session.forget(workspace, attendee);
+        self.session.forget(self.app, workspace, attendee).await;
     }
 }

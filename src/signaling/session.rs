@@ -12,6 +12,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
 use super::rooms::{attendee_room, workspace_room};
+use crate::app::App;
 use crate::limits::{ConnectionSlot, TokenBucket};
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::settings::LimitSettings;
@@ -67,10 +68,20 @@ impl Session {
         }
     }
 
-    /// Joins the socket to the attendee's rooms unless it already is.
-    pub fn bind<A: Adapter>(&mut self, socket: &SocketRef<A>, workspace: &WorkspaceId, attendee: &AttendeeId) {
+    /// Joins the socket to the attendee's rooms unless it already is (and,
+    /// in cluster mode, records that this node holds the attendee).
+    pub async fn bind<A: Adapter>(
+        &mut self,
+        app: &App,
+        socket: &SocketRef<A>,
+        workspace: &WorkspaceId,
+        attendee: &AttendeeId,
+    ) {
         if self.bindings.insert((workspace.clone(), attendee.clone())) {
             socket.join([workspace_room(workspace), attendee_room(attendee)]);
+            if let Some(cluster) = &app.cluster {
+                cluster.hold(workspace, attendee).await;
+            }
         }
     }
 
@@ -89,8 +100,12 @@ impl Session {
     }
 
     /// Forgets a binding whose rooms the socket has been made to leave.
-    pub fn forget(&mut self, workspace: &WorkspaceId, attendee: &AttendeeId) {
-        self.bindings.remove(&(workspace.clone(), attendee.clone()));
+    pub async fn forget(&mut self, app: &App, workspace: &WorkspaceId, attendee: &AttendeeId) {
+        if self.bindings.remove(&(workspace.clone(), attendee.clone())) {
+            if let Some(cluster) = &app.cluster {
+                cluster.release(workspace, attendee).await;
+            }
+        }
     }
 
     /// The bindings, handed to the grace period when the socket goes.

@@ -85,7 +85,7 @@ pub async fn create<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Value, String
     if app.store.workspace_count().await? >= s.limits.max_live_workspaces {
         return Err(Rejection::Alert(Alert::LiveLimit));
     }
-    if !app.limits.create_allowed(ctx.session.ip) {
+    if !app.limits.create_allowed(ctx.session.ip).await? {
         return Err(Rejection::Alert(Alert::CreateLimit));
     }
 
@@ -112,7 +112,7 @@ pub async fn create<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Value, String
     });
     let (ws_id, owner_id) = (workspace.id.clone(), owner.id.clone());
     ctx.app.store.create(workspace).await?;
-    ctx.session.bind(ctx.socket, &ws_id, &owner_id);
+    ctx.session.bind(app, ctx.socket, &ws_id, &owner_id).await;
     tracing::info!(workspace = %ws_id, owner = %owner_id, "workspace created");
     ctx.reply("created", &reply);
     Ok(())
@@ -134,11 +134,11 @@ pub async fn attend<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Value, String
         .map_err(|_| Rejection::Alert(Alert::WrongPin))?;
     let stored = app.store.get(&id).await?.ok_or(Rejection::Destroyed)?;
     let ip = ctx.session.ip;
-    if !app.limits.pin_attempt_allowed(ip, &id) {
+    if !app.limits.pin_attempt_allowed(ip, &id).await? {
         return Err(Rejection::Alert(Alert::PinLocked));
     }
     if !pin_matches(app, &stored, &pin).await? {
-        app.limits.pin_failed(ip, &id);
+        app.limits.pin_failed(ip, &id).await?;
         tracing::info!(workspace = %id, %ip, "wrong PIN");
         return Err(Rejection::Alert(Alert::WrongPin));
     }
@@ -146,7 +146,7 @@ pub async fn attend<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Value, String
         .store
         .add_attendee(&id, attendee.clone(), app.settings.max_capacity_of_workspace)
         .await?;
-    ctx.session.bind(ctx.socket, &id, &attendee.id);
+    ctx.session.bind(app, ctx.socket, &id, &attendee.id).await;
     let access_token = app.tokens.access_token(&id, &attendee.id, false);
     tracing::info!(workspace = %id, attendee = %attendee.id, "attendee joined");
     ctx.reply(

@@ -25,6 +25,9 @@ pub enum StoreError {
     Full,
     #[error("storage failed: {0}")]
     Backend(String),
+    /// The shared store (Redis) does not answer right now; the change was not applied.
+    #[error("the shared store is unreachable")]
+    Unavailable,
 }
 
 /// What the store knows about an attendee in a workspace.

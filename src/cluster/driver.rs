@@ -1,0 +1,99 @@
+//! The socketioxide-redis `Driver` of ours: rooms and emits across nodes go
+//! through Redis pub/sub on the cluster's one `ConnectionManager`, which
+//! reconnects and resubscribes by itself when Redis comes back (the stock
+//! `RedisDriver` sits on a connection that never reconnects).
+//!
+//! Publishing never fails and never waits: messages go, in order, through one
+//! queue to a task that sends whatever has piled up as one pipeline. The
+//! adapter delivers to this node's own sockets only after its publish
+//! returns, so a publish that waited on (or failed with) an unreachable Redis
+//! would stop messages between sockets of the same node too. Pub/sub is
+//! fire-and-forget in Redis anyway: what is published while Redis is away
+//! is lost for the other nodes either way (counted in
+//! `wrw_redis_publish_dropped_total`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
+use tokio::sync::mpsc;
+
+/// Where a received pub/sub message goes, by channel.
+pub type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
+
+/// Messages waiting to be published; beyond this, new ones are dropped.
+const PUBLISH_QUEUE: usize = 8192;
+/// At most this many messages in one pipeline.
+const PUBLISH_BATCH: usize = 256;
+
+#[derive(Clone)]
+pub struct ClusterDriver {
+    conn: ConnectionManager,
+    handlers: Handlers,
+    queue: mpsc::Sender<(String, Vec<u8>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("redis: {0}")]
+pub struct DriverError(#[from] redis::RedisError);
+
+impl ClusterDriver {
+    /// Starts the publishing task; `handlers` is the map the connection's push
+    /// sender routes messages through.
+    pub fn new(conn: ConnectionManager, handlers: Handlers, timeout: Duration) -> ClusterDriver {
+        let (queue, rx) = mpsc::channel(PUBLISH_QUEUE);
+        tokio::spawn(publish_loop(conn.clone(), rx, timeout));
+        ClusterDriver { conn, handlers, queue }
+    }
+}
+
+async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<(String, Vec<u8>)>, timeout: Duration) {
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        let mut pipe = redis::pipe();
+        for (chan, msg) in batch.drain(..) {
+            pipe.publish(chan, msg).ignore();
+        }
+        let sent = tokio::time::timeout(timeout, pipe.query_async::<()>(&mut conn)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            let n = pipe.cmd_iter().count() as u64;
+            metrics::counter!("wrw_redis_publish_dropped_total").increment(n);
+            tracing::debug!(messages = n, "could not publish to Redis");
+        }
+    }
+}
+
+impl Driver for ClusterDriver {
+    type Error = DriverError;
+
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), DriverError> {
+        if self.queue.try_send((chan, val)).is_err() {
+            metrics::counter!("wrw_redis_publish_dropped_total").increment(1);
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, chan: String, size: usize) -> Result<MessageStream<ChanItem>, DriverError> {
+        let (tx, rx) = mpsc::channel(size);
+        self.handlers.write().expect("not poisoned").insert(chan.clone(), tx);
+        self.conn.clone().subscribe(chan).await?;
+        Ok(MessageStream::new(rx))
+    }
+
+    async fn unsubscribe(&self, chan: String) -> Result<(), DriverError> {
+        self.handlers.write().expect("not poisoned").remove(&chan);
+        self.conn.clone().unsubscribe(chan).await?;
+        Ok(())
+    }
+
+    async fn num_serv(&self, chan: &str) -> Result<u16, DriverError> {
+        let (_, count): (String, u16) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(chan)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(count)
+    }
+}

@@ -1,0 +1,85 @@
+-- Shared by every script (prepended to each). ARGV[1] is the key prefix.
+-- Keys (P = prefix):
+--   P:ws:<id>          hash  name avatar owner created token pin call
+--   P:ws:<id>:at       hash  attendee id -> attendee JSON
+--   P:ws:<id>:lapsed   hash  attendee id -> attendee JSON (grace ran out)
+--   P:workspaces       set   every workspace id
+--   P:attendees        count of attendees in every workspace
+--   P:on:<ws>:<at>     set   nodes holding a socket of this attendee
+--   P:node:<n>         heartbeat (expires), P:node:<n>:held set "<ws> <at>"
+--   P:nodes            set   nodes that have registered
+--   P:departures       zset  "<ws> <at>" -> when its grace ends (ms)
+--   P:empty            zset  workspace -> since when no member is held (ms)
+--   P:inval            channel: a workspace whose membership just shrank
+local P = ARGV[1]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function wskey(ws) return P .. ':ws:' .. ws end
+local function onkey(ws, at) return P .. ':on:' .. ws .. ':' .. at end
+local function dump(ws)
+  local k = wskey(ws)
+  return {'ok', redis.call('HGETALL', k), redis.call('HGETALL', k .. ':at'), redis.call('HGETALL', k .. ':lapsed')}
+end
+local function online(ws)
+  for _, at in ipairs(redis.call('HKEYS', wskey(ws) .. ':at')) do
+    if redis.call('EXISTS', onkey(ws, at)) == 1 then return true end
+  end
+  return false
+end
+local function mark_if_empty(ws)
+  if redis.call('EXISTS', wskey(ws)) == 1 and not online(ws) then
+    redis.call('ZADD', P .. ':empty', 'NX', now_ms(), ws)
+  end
+end
+-- The attendee is no longer a member: forget which nodes held it.
+local function drop_holders(ws, at)
+  local key = onkey(ws, at)
+  for _, n in ipairs(redis.call('SMEMBERS', key)) do
+    redis.call('SREM', P .. ':node:' .. n .. ':held', ws .. ' ' .. at)
+  end
+  redis.call('DEL', key)
+  redis.call('ZREM', P .. ':departures', ws .. ' ' .. at)
+end
+local function invalidate(ws) redis.call('PUBLISH', P .. ':inval', ws) end
+local function lapse(ws, at)
+  local k = wskey(ws)
+  if redis.call('HGET', k, 'owner') == at then return false end
+  local a = redis.call('HGET', k .. ':at', at)
+  if not a then return false end
+  redis.call('HDEL', k .. ':at', at)
+  redis.call('HSET', k .. ':lapsed', at, a)
+  redis.call('DECR', P .. ':attendees')
+  drop_holders(ws, at)
+  invalidate(ws)
+  mark_if_empty(ws)
+  return a
+end
+local function destroy(ws)
+  local k = wskey(ws)
+  local before = dump(ws)
+  for _, at in ipairs(redis.call('HKEYS', k .. ':at')) do drop_holders(ws, at) end
+  redis.call('DECRBY', P .. ':attendees', redis.call('HLEN', k .. ':at'))
+  redis.call('DEL', k, k .. ':at', k .. ':lapsed')
+  redis.call('SREM', P .. ':workspaces', ws)
+  redis.call('ZREM', P .. ':empty', ws)
+  invalidate(ws)
+  return before
+end
+-- Every attendee the node held: released, with a grace each.
+local function release_all(node, grace)
+  local held = P .. ':node:' .. node .. ':held'
+  for _, item in ipairs(redis.call('SMEMBERS', held)) do
+    local ws, at = string.match(item, '^(%S+) (%S+)$')
+    if ws then
+      redis.call('SREM', onkey(ws, at), node)
+      if redis.call('SCARD', onkey(ws, at)) == 0 and redis.call('HEXISTS', wskey(ws) .. ':at', at) == 1 then
+        redis.call('ZADD', P .. ':departures', 'NX', now_ms() + grace, item)
+        mark_if_empty(ws)
+      end
+    end
+  end
+  redis.call('DEL', held)
+  redis.call('SREM', P .. ':nodes', node)
+end

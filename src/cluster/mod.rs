@@ -1,0 +1,275 @@
+//! Several nodes behind a load balancer, sharing one Redis (`REDIS_URL`).
+//!
+//! - `driver.rs`: socketioxide-redis's adapter carries every room emit, join
+//!   and leave between nodes, over our driver on one reconnecting connection.
+//! - `store.rs`: the workspaces live in Redis; every change is one Lua script
+//!   (`scripts.rs`, `lua/`), so it is atomic across nodes.
+//! - `membership.rs`: this node's view of membership, so relays cost no
+//!   Redis round trip; scripts that shrink a membership publish an invalidation.
+//! - `presence.rs`: heartbeats, which node holds which attendee, graces and
+//!   expiry decided once per cluster.
+//! - `limits.rs`: the PIN-failure and create counters, shared.
+//!
+//! Redis going away never stops the node: `/health` reads the status the
+//! heartbeat keeps (it never waits on Redis), events that need shared state
+//! get an alert, and everything resumes when the connection comes back.
+
+mod driver;
+pub mod limits;
+mod membership;
+mod presence;
+mod scripts;
+mod store;
+
+pub use driver::ClusterDriver;
+pub use presence::run as run_presence;
+pub use store::RedisStore;
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::model::{AttendeeId, WorkspaceId};
+use crate::settings::{Secret, Settings};
+use crate::store::StoreError;
+use driver::Handlers;
+use membership::MembershipCache;
+use scripts::Scripts;
+
+/// Bound on one Redis command: a paused or partitioned Redis turns into an
+/// alert this fast, and `/health` says so within two seconds.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Bound on one operation, reconnecting included.
+const OP_TIMEOUT: Duration = Duration::from_millis(2000);
+/// Bound on reaching Redis at startup.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    #[error("REDIS_URL: {0}")]
+    Url(String),
+    #[error("REDIS_URL: cannot reach Redis at {addr}: {problem}")]
+    Unreachable { addr: String, problem: String },
+}
+
+/// What `/health` and `/metrics` say about Redis, as the heartbeat last saw it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RedisHealth {
+    pub reachable: bool,
+    pub latency_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+struct Probe {
+    last_ok: Option<Instant>,
+    latency: Option<Duration>,
+    error: Option<String>,
+}
+
+pub struct Cluster {
+    pub node_id: String,
+    prefix: String,
+    id_len: usize,
+    conn: ConnectionManager,
+    scripts: Scripts,
+    membership: Arc<MembershipCache>,
+    handlers: Handlers,
+    probe: Mutex<Probe>,
+    /// How many of this node's sessions are bound to each attendee: the
+    /// attendee is released (its grace starts) when the last one goes.
+    held: DashMap<(WorkspaceId, AttendeeId), usize>,
+    heartbeat: Duration,
+    grace: Duration,
+    expiry: Duration,
+}
+
+impl Cluster {
+    /// Connects (bounded), subscribes to invalidations, starts the heartbeat.
+    pub async fn connect(settings: &Settings, url: &Secret<String>) -> Result<Arc<Cluster>, ClusterError> {
+        let info = url
+            .expose()
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| ClusterError::Url(e.to_string()))?;
+        let addr = info.addr().to_string();
+        let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+        let client =
+            redis::Client::open(info.set_redis_settings(resp3)).map_err(|e| ClusterError::Url(e.to_string()))?;
+
+        let prefix = settings.redis_prefix.clone();
+        let id_len = settings.workspace_id_len;
+        let membership = Arc::new(MembershipCache::default());
+        let handlers = Handlers::default();
+        let inval = format!("{prefix}:inval");
+        let push = push_router(inval.clone(), id_len, membership.clone(), handlers.clone());
+        let config = ConnectionManagerConfig::new()
+            .set_push_sender(push)
+            .set_automatic_resubscription()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let unreachable = |problem: String| ClusterError::Unreachable {
+            addr: addr.clone(),
+            problem,
+        };
+        let mut conn = tokio::time::timeout(START_TIMEOUT, ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| unreachable(format!("no answer within {START_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        tokio::time::timeout(START_TIMEOUT, conn.subscribe(&inval))
+            .await
+            .map_err(|_| unreachable(format!("no answer within {START_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+
+        let cluster = Arc::new(Cluster {
+            node_id: settings.node_id.clone(),
+            prefix,
+            id_len,
+            conn,
+            scripts: Scripts::new(),
+            membership,
+            handlers,
+            probe: Mutex::new(Probe {
+                last_ok: None,
+                latency: None,
+                error: None,
+            }),
+            held: DashMap::new(),
+            heartbeat: settings.cluster_heartbeat,
+            grace: settings.presence_grace,
+            expiry: settings.workspace_expiry,
+        });
+        // The first beat registers the node before it serves anyone.
+        cluster.beat().await;
+        tracing::info!(node = %cluster.node_id, redis = %addr, "cluster mode: workspaces shared through Redis");
+        Ok(cluster)
+    }
+
+    /// The socketioxide-redis driver over this cluster's connection.
+    pub fn driver(&self) -> ClusterDriver {
+        ClusterDriver::new(self.conn.clone(), self.handlers.clone(), RESPONSE_TIMEOUT)
+    }
+
+    /// The adapter's channel prefix (its channels never collide with ours).
+    pub fn adapter_prefix(&self) -> String {
+        format!("{}-sio", self.prefix)
+    }
+
+    /// Redis as the heartbeat last saw it; never waits on Redis.
+    pub fn health(&self) -> RedisHealth {
+        let probe = self.probe.lock().expect("not poisoned");
+        let fresh = probe.last_ok.is_some_and(|t| t.elapsed() < OP_TIMEOUT) && probe.error.is_none();
+        RedisHealth {
+            reachable: fresh,
+            latency_ms: probe.latency.filter(|_| fresh).map(|l| l.as_secs_f64() * 1000.0),
+            error: match (&probe.error, fresh) {
+                (Some(e), _) => Some(e.clone()),
+                (None, false) => Some("no heartbeat answered lately".into()),
+                (None, true) => None,
+            },
+        }
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Runs one script invocation, bounded; connection trouble is `Unavailable`.
+    async fn run<T: redis::FromRedisValue>(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<T, StoreError> {
+        bounded(invocation.invoke_async(&mut self.conn())).await
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        bounded(cmd.query_async(&mut self.conn())).await
+    }
+
+    async fn query_pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, StoreError> {
+        bounded(pipe.query_async(&mut self.conn())).await
+    }
+
+    /// A script invocation with the prefix as its first argument.
+    fn invoke<'a>(&'a self, script: &'a redis::Script) -> redis::ScriptInvocation<'a> {
+        let mut inv = script.prepare_invoke();
+        inv.arg(&self.prefix);
+        inv
+    }
+}
+
+async fn bounded<T>(op: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(OP_TIMEOUT, op).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(redis_error(e)),
+        Err(_) => Err(StoreError::Unavailable),
+    }
+}
+
+/// Connection trouble (the node goes on, the client gets an alert and may
+/// retry) versus anything else (a bug or a Redis misconfiguration).
+fn redis_error(e: redis::RedisError) -> StoreError {
+    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+        StoreError::Unavailable
+    } else {
+        StoreError::Backend(format!("redis: {e}"))
+    }
+}
+
+/// Routes what arrives on the connection: invalidations to the membership
+/// view (handled here, before any later message on the same connection —
+/// so a `kicked` broadcast is never handled before its invalidation), the
+/// adapter's channels to their streams. After the connection was lost, the
+/// first resubscription clears the view: invalidations may have been missed.
+fn push_router(
+    inval: String,
+    id_len: usize,
+    membership: Arc<MembershipCache>,
+    handlers: Handlers,
+) -> impl Fn(PushInfo) -> Result<(), Infallible> + Send + Sync + 'static {
+    let lost = AtomicBool::new(false);
+    move |msg: PushInfo| {
+        match msg.kind {
+            PushKind::Disconnection => {
+                lost.store(true, Ordering::SeqCst);
+                tracing::warn!("lost the connection to Redis; reconnecting");
+            }
+            PushKind::Subscribe if lost.swap(false, Ordering::SeqCst) => {
+                membership.clear();
+                tracing::info!("reconnected to Redis; subscriptions restored");
+            }
+            PushKind::Message => {
+                let mut data = msg.data.into_iter();
+                let (Some(chan), Some(payload)) = (data.next(), data.next()) else {
+                    return Ok(());
+                };
+                let (Ok(chan), Ok(payload)) = (
+                    redis::from_redis_value::<String>(chan),
+                    redis::from_redis_value::<Vec<u8>>(payload),
+                ) else {
+                    return Ok(());
+                };
+                if chan == inval {
+                    match std::str::from_utf8(&payload)
+                        .ok()
+                        .and_then(|s| WorkspaceId::parse(s, id_len))
+                    {
+                        Some(ws) => membership.invalidate(&ws),
+                        None => membership.clear(),
+                    }
+                } else if let Some(tx) = handlers.read().expect("not poisoned").get(&chan) {
+                    if tx.try_send((chan, payload)).is_err() {
+                        metrics::counter!("wrw_redis_messages_dropped_total").increment(1);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! Presence across nodes. Each node beats (a key with a TTL of three beats)
+//! and records which attendees it holds a socket of; an attendee none holds
+//! any more gets a departure time (now + the grace, Redis's clock). The tick
+//! script, run by every node every beat, releases what dead nodes held,
+//! lapses due departures and deletes expired workspaces — each exactly once,
+//! by whichever node runs it first; that node announces the `leave`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Cluster;
+use crate::app::App;
+use crate::model::{Attendee, AttendeeId, WorkspaceId};
+use crate::signaling::workspace_room;
+use crate::store::StoreError;
+
+/// Health is probed at least this often, so `/health` turns within 2 s.
+const MAX_PROBE_PERIOD: Duration = Duration::from_millis(500);
+/// Items per `hold` invocation when re-asserting everything.
+const HOLD_CHUNK: usize = 500;
+
+fn item(ws: &WorkspaceId, at: &AttendeeId) -> String {
+    format!("{ws} {at}")
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+impl Cluster {
+    /// A session of this node was bound to the attendee.
+    pub async fn hold(&self, ws: &WorkspaceId, at: &AttendeeId) {
+        let first = {
+            let mut n = self.held.entry((ws.clone(), at.clone())).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            self.send_holds(vec![item(ws, at)]).await;
+        }
+    }
+
+    /// A session of this node is no longer bound to the attendee (its socket
+    /// went, or it was unbound); the last one starts the attendee's grace.
+    pub async fn release(&self, ws: &WorkspaceId, at: &AttendeeId) {
+        let key = (ws.clone(), at.clone());
+        let last = self
+            .held
+            .remove_if_mut(&key, |_, n| {
+                *n = n.saturating_sub(1);
+                *n == 0
+            })
+            .is_some();
+        if !last {
+            return;
+        }
+        let mut inv = self.invoke(&self.scripts.release);
+        inv.arg(&self.node_id).arg(ms(self.grace)).arg(item(ws, at));
+        if let Err(e) = self.run::<String>(&inv).await {
+            // The heartbeat will find this node's holdings out of date only if
+            // it is declared dead; a missed release leaves a ghost until then.
+            tracing::warn!(workspace = %ws, attendee = %at, error = %e, "could not record a departure in Redis");
+        }
+    }
+
+    async fn send_holds(&self, items: Vec<String>) {
+        for chunk in items.chunks(HOLD_CHUNK) {
+            let mut inv = self.invoke(&self.scripts.hold);
+            inv.arg(&self.node_id);
+            for i in chunk {
+                inv.arg(i);
+            }
+            if let Err(e) = self.run::<String>(&inv).await {
+                tracing::warn!(error = %e, "could not record held attendees in Redis (re-sent when it answers)");
+            }
+        }
+    }
+
+    /// Refreshes this node's heartbeat and the health status. When the node
+    /// was not known alive (first beat, Redis lost it, or the others declared
+    /// it dead while it could not reach Redis), everything it holds is
+    /// recorded again, which also cancels the departures that caused.
+    pub(super) async fn beat(&self) {
+        let started = Instant::now();
+        let mut inv = self.invoke(&self.scripts.heartbeat);
+        inv.arg(&self.node_id).arg(ms(self.heartbeat * 3));
+        let answer = self.run::<i64>(&inv).await;
+        let was_ok = {
+            let mut p = self.probe.lock().expect("not poisoned");
+            let was_ok = p.error.is_none() && p.last_ok.is_some();
+            match &answer {
+                Ok(_) => {
+                    p.last_ok = Some(Instant::now());
+                    p.latency = Some(started.elapsed());
+                    p.error = None;
+                }
+                Err(e) => p.error = Some(e.to_string()),
+            }
+            was_ok
+        };
+        let up = answer.is_ok();
+        metrics::gauge!("wrw_redis_up").set(if up { 1.0 } else { 0.0 });
+        if let Ok(alive) = answer {
+            metrics::gauge!("wrw_redis_latency_seconds").set(started.elapsed().as_secs_f64());
+            if alive == 0 || !was_ok {
+                let items: Vec<String> = self.held.iter().map(|e| item(&e.key().0, &e.key().1)).collect();
+                if !items.is_empty() {
+                    tracing::info!(
+                        attendees = items.len(),
+                        "recording this node's attendees in Redis again"
+                    );
+                }
+                self.send_holds(items).await;
+            }
+        } else if was_ok {
+            tracing::warn!(error = ?answer.err(), "Redis does not answer; events that need shared state get an alert until it does");
+        }
+    }
+
+    /// One tick: what dead nodes held released, due departures lapsed, expired
+    /// workspaces deleted. Returns the lapsed (to announce) and the expired.
+    async fn tick(&self) -> Result<(Vec<(WorkspaceId, Attendee)>, Vec<WorkspaceId>), StoreError> {
+        let mut inv = self.invoke(&self.scripts.tick);
+        inv.arg(ms(self.grace)).arg(ms(self.expiry));
+        let (lapsed, expired): (Vec<(String, String)>, Vec<String>) = self.run(&inv).await?;
+        let lapsed = lapsed
+            .into_iter()
+            .filter_map(|(ws, a)| Some((WorkspaceId::parse(&ws, self.id_len)?, serde_json::from_str(&a).ok()?)))
+            .collect();
+        let expired = expired
+            .iter()
+            .filter_map(|ws| WorkspaceId::parse(ws, self.id_len))
+            .collect();
+        Ok((lapsed, expired))
+    }
+
+    /// Leaving on purpose (shutdown): what this node held starts its grace now.
+    pub async fn leave(&self) {
+        let mut inv = self.invoke(&self.scripts.forget_node);
+        inv.arg(&self.node_id).arg(ms(self.grace));
+        if let Err(e) = self.run::<String>(&inv).await {
+            tracing::warn!(error = %e, "could not sign this node off in Redis; the others will when its heartbeat expires");
+        }
+    }
+}
+
+/// The node's background work in cluster mode: beats (and health probes),
+/// ticks, and the `leave` of each attendee a tick lapsed. Runs until the server stops.
+pub async fn run(app: Arc<App>, cluster: Arc<Cluster>) {
+    let probe = cluster.heartbeat.min(MAX_PROBE_PERIOD);
+    let mut beat = tokio::time::interval(probe);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = tokio::time::interval(cluster.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = beat.tick() => cluster.beat().await,
+            _ = tick.tick() => match cluster.tick().await {
+                Ok((lapsed, expired)) => {
+                    for (ws, gone) in lapsed {
+                        tracing::info!(workspace = %ws, attendee = %gone.id, "attendee lapsed after its grace period");
+                        let gone = serde_json::to_value(&gone).expect("an attendee serializes");
+                        app.io.emit_to(workspace_room(&ws), "leave", gone).await;
+                    }
+                    for ws in expired {
+                        tracing::info!(workspace = %ws, "workspace expired: no member connected for the expiry period");
+                        metrics::counter!("wrw_workspaces_expired_total").increment(1);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "presence tick skipped"),
+            },
+        }
+    }
+}
