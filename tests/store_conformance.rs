@@ -1,0 +1,272 @@
+//! One set of checks for every `Store`: the memory map, the file store and
+//! the Redis store (a real `redis-server` on a free port with its own data
+//! dir). The Redis store is also checked across two nodes: the last-seat race
+//! between two connections, and a membership view invalidated by the other
+//! node's kick. Every wait is bounded.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wrw::cluster::{Cluster, RedisStore};
+use wrw::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
+use wrw::settings::Settings;
+use wrw::store::{FileStore, Membership, MemoryStore, Store, StoreError};
+
+fn attendee(name: &str) -> Attendee {
+    Attendee {
+        id: AttendeeId::generate(10),
+        name: name.into(),
+        avatar: "a.png".into(),
+    }
+}
+
+fn workspace(owner: &Attendee) -> Workspace {
+    Workspace {
+        id: WorkspaceId::generate(10),
+        name: "w ünïcødé \"quoted\"".into(),
+        avatar: "".into(),
+        owner: owner.id.clone(),
+        created: 1_764_633_600_123,
+        token: "t.o.k".into(),
+        pin_check: PinCheck::Keyed("ab".into()),
+        attendees: BTreeMap::from([(owner.id.clone(), owner.clone())]),
+        call: serde_json::json!({"id": "c", "n": 1.5, "deep": [null, {"x": true}]}),
+        lapsed: BTreeMap::new(),
+    }
+}
+
+/// The behaviour every store shares.
+async fn conformance(store: &dyn Store) {
+    let owner = attendee("owner");
+    let w = workspace(&owner);
+    let id = w.id.clone();
+    store.create(w.clone()).await.unwrap();
+    assert_eq!(store.get(&id).await.unwrap(), Some(w.clone()), "read back as written");
+    assert_eq!(
+        store.membership(&id, &owner.id).await.unwrap(),
+        Membership::Member { owner: true }
+    );
+
+    let (a, b, c) = (attendee("a"), attendee("b"), attendee("c"));
+    let after = store.add_attendee(&id, a.clone(), 3).await.unwrap();
+    assert_eq!(after.attendees.len(), 2);
+    store.add_attendee(&id, b.clone(), 3).await.unwrap();
+    assert_eq!(store.add_attendee(&id, c.clone(), 3).await, Err(StoreError::Full));
+    assert_eq!(store.membership(&id, &c.id).await.unwrap(), Membership::NotMember);
+    assert_eq!(
+        store.membership(&id, &a.id).await.unwrap(),
+        Membership::Member { owner: false }
+    );
+
+    // Lapse and restore; the owner never lapses.
+    assert_eq!(store.lapse_attendee(&id, &owner.id).await.unwrap(), None);
+    assert_eq!(store.lapse_attendee(&id, &a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.membership(&id, &a.id).await.unwrap(), Membership::NotMember);
+    store.add_attendee(&id, c.clone(), 3).await.unwrap();
+    assert_eq!(store.restore_attendee(&id, &a.id, 3).await, Err(StoreError::Full));
+    assert_eq!(store.remove_attendee(&id, &c.id).await.unwrap(), Some(c.clone()));
+    let back = store.restore_attendee(&id, &a.id, 3).await.unwrap().expect("restored");
+    assert!(back.attendees.contains_key(&a.id) && back.lapsed.is_empty());
+    assert_eq!(store.restore_attendee(&id, &a.id, 3).await.unwrap(), None, "only once");
+    // Kicked (removed) attendees are not restorable.
+    assert_eq!(store.remove_attendee(&id, &b.id).await.unwrap(), Some(b.clone()));
+    assert_eq!(store.restore_attendee(&id, &b.id, 3).await.unwrap(), None);
+    assert_eq!(store.remove_attendee(&id, &b.id).await.unwrap(), None);
+
+    store
+        .set_pin_check(&id, PinCheck::InOriginalToken, "new-token".into())
+        .await
+        .unwrap();
+    store.set_call(&id, serde_json::Value::Null).await.unwrap();
+    let now = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.pin_check, now.token.as_str(), now.call),
+        (PinCheck::InOriginalToken, "new-token", serde_json::Value::Null)
+    );
+    assert!(store.ids().await.unwrap().contains(&id));
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.workspaces, stats.attendees), (1, 2));
+    assert_eq!(store.workspace_count().await.unwrap(), 1);
+
+    assert_eq!(store.destroy(&id).await.unwrap().map(|w| w.id), Some(id.clone()));
+    assert_eq!(store.destroy(&id).await.unwrap(), None);
+    assert_eq!(store.get(&id).await.unwrap(), None);
+    assert_eq!(store.membership(&id, &owner.id).await.unwrap(), Membership::NoWorkspace);
+    assert_eq!(store.add_attendee(&id, c, 3).await, Err(StoreError::NotFound));
+    assert_eq!(store.stats().await.unwrap().attendees, 0);
+}
+
+#[tokio::test]
+async fn memory_store() {
+    conformance(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn file_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(&dir.path().join("ws.json"), Duration::ZERO, 10).unwrap();
+    conformance(&store).await;
+}
+
+// ------------------------------------------------------------ Redis
+
+struct Redis {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A real redis-server, or None (the test then says it was skipped and why).
+fn start_redis() -> Option<Redis> {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(["--appendonly", "no", "--protected-mode", "no"])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skipped: redis-server cannot be started ({e}); install Debian's redis-server");
+            return None;
+        }
+    };
+    let redis = Redis { child, port, _dir: dir };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not listen within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(redis)
+}
+
+fn signal(redis: &Redis, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &redis.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+async fn node(redis: &Redis, prefix: &str, name: &str) -> Arc<Cluster> {
+    let env: HashMap<String, String> = [
+        ("MAGICK_TOKEN", "conformance-jwt-secret-0123456789"),
+        ("SALT_STRING", "conformance-salt-secret-0123456789"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([("REDIS_URL".to_string(), format!("redis://127.0.0.1:{}/0", redis.port))])
+    .collect();
+    let config = format!("redis_prefix = \"{prefix}\"\nnode_id = \"{name}\"\n");
+    let settings = Settings::from_sources(&env, Some(("config.js.toml", &config))).unwrap();
+    let url = settings.redis_url.clone().unwrap();
+    Cluster::connect(&settings, &url).await.unwrap()
+}
+
+#[tokio::test]
+async fn redis_store() {
+    let Some(redis) = start_redis() else { return };
+    conformance(&RedisStore(node(&redis, "conf", "n1").await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_last_seat_race_between_nodes_has_one_winner() {
+    let Some(redis) = start_redis() else { return };
+    let a = Arc::new(RedisStore(node(&redis, "race", "a").await));
+    let b = Arc::new(RedisStore(node(&redis, "race", "b").await));
+    for _ in 0..20 {
+        let owner = attendee("owner");
+        let w = workspace(&owner);
+        let id = w.id.clone();
+        a.create(w).await.unwrap();
+        let joins: Vec<_> = (0..8)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let id = id.clone();
+                tokio::spawn(async move { store.add_attendee(&id, attendee("j"), 2).await })
+            })
+            .collect();
+        let mut won = 0;
+        for j in joins {
+            match j.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(StoreError::Full) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(won, 1, "exactly one joiner gets the last seat");
+        assert_eq!(b.get(&id).await.unwrap().unwrap().attendees.len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn redis_membership_view_is_invalidated_by_another_node() {
+    let Some(redis) = start_redis() else { return };
+    let a = RedisStore(node(&redis, "inval", "a").await);
+    let b = RedisStore(node(&redis, "inval", "b").await);
+    let owner = attendee("owner");
+    let guest = attendee("guest");
+    let w = workspace(&owner);
+    let id = w.id.clone();
+    a.create(w).await.unwrap();
+    a.add_attendee(&id, guest.clone(), 4).await.unwrap();
+    // B learns the guest is a member (kept in its view)…
+    assert_eq!(
+        b.membership(&id, &guest.id).await.unwrap(),
+        Membership::Member { owner: false }
+    );
+    // …A kicks it; B's view must drop it without B changing anything.
+    a.remove_attendee(&id, &guest.id).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.membership(&id, &guest.id).await.unwrap() != Membership::NotMember {
+        assert!(Instant::now() < deadline, "B still sees a kicked attendee after 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_paused_is_unavailable_quickly_then_recovers() {
+    let Some(redis) = start_redis() else { return };
+    let store = RedisStore(node(&redis, "pause", "a").await);
+    let owner = attendee("owner");
+    let w = workspace(&owner);
+    let id = w.id.clone();
+    store.create(w).await.unwrap();
+    signal(&redis, "-STOP");
+    let started = Instant::now();
+    let outcome = store.get(&id).await;
+    let took = started.elapsed();
+    signal(&redis, "-CONT");
+    assert_eq!(outcome, Err(StoreError::Unavailable));
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.get(&id).await {
+            Ok(Some(found)) => {
+                assert_eq!(found.id, id);
+                break;
+            }
+            other => assert!(Instant::now() < deadline, "not back after 10 s: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
