@@ -1,10 +1,18 @@
-"""What bench/report.py and bench/store_report.py share: reading a results
-file, a field by dotted path, and number formatting."""
+"""What the bench scripts and reports share: reading a results file, the
+loadgen's last line as a record, a field by dotted path, number formatting."""
 import json
 
 
 def load(path):
     return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def loadgen_record(line):
+    """The loadgen's JSON summary line, or a failed record carrying its output."""
+    try:
+        return json.loads(line)
+    except ValueError:
+        return {"failed": True, "output": line[-300:]}
 
 
 def get(r, path):

@@ -123,14 +123,13 @@ run_one() {
   [ "$ok" = 1 ] || line="loadgen failed: $(tail -n 3 "$DIR/loadgen.err" | tr '\n' ' ')"
   R_STORE=$store R_N=$n R_ROUND=$round R_ALIVE=$alive R_RSS=$rss R_LIVE_BYTES=$live_bytes \
   R_LIVE_FILES=$live_files R_BYTES=$final_bytes R_FILES=$final_files R_STOP_S=$STOP_S R_STOP=$STOP_HOW \
-  R_LOAD_BEFORE=$load_before R_LOAD_AFTER=$load_after \
+  R_LOAD_BEFORE=$load_before R_LOAD_AFTER=$load_after R_ROOT=$ROOT \
     python3 - "$line" "$RESULTS" <<'PY'
 import json, os, sys
 e = os.environ
-try:
-    d = json.loads(sys.argv[1])
-except ValueError:
-    d = {"failed": True, "output": sys.argv[1][-300:]}
+sys.path.insert(0, os.path.join(e["R_ROOT"], "bench"))
+from results_lib import loadgen_record
+d = loadgen_record(sys.argv[1])
 d.update(
     store=e["R_STORE"], n=int(e["R_N"]), round=int(e["R_ROUND"]),
     server_alive_at_end=e["R_ALIVE"] == "true",

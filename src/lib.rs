@@ -72,7 +72,24 @@ pub fn check(settings: &Settings) -> Result<String, ServeError> {
         }
         None => summary.push("HTTPS: off".into()),
     }
+    if settings.redis_url.is_some() {
+        summary.push(format!(
+            "cluster mode: node {}, keys under {}: (Redis itself is reached at start, not by check)",
+            settings.node_id, settings.redis_prefix
+        ));
+    }
     let imported = match &settings.json_storage_file {
+        file if settings.redis_url.is_some() => {
+            summary.push(format!(
+                "store: Redis{}",
+                if file.is_some() {
+                    " (json_storage_file is not used in cluster mode)"
+                } else {
+                    ""
+                }
+            ));
+            false
+        }
         Some(path) => {
             let found = FileStore::inspect(path, settings.workspace_id_len)?;
             summary.push(format!(

@@ -36,19 +36,25 @@ pub fn recorder() -> &'static PrometheusHandle {
 const HEALTH_STATS_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub async fn health(State(app): State<Arc<App>>) -> Response {
-    let redis = app.cluster.as_ref().map(|c| c.health());
-    let draining = app.is_draining();
-    let status = match &redis {
-        _ if draining => "draining",
-        Some(r) if !r.reachable => "redis_unreachable",
-        _ => "ok",
-    };
+    let mut redis = app.cluster.as_ref().map(|c| c.health());
     let stats = match &redis {
         Some(r) if !r.reachable => None,
         _ => tokio::time::timeout(HEALTH_STATS_TIMEOUT, app.store.stats())
             .await
             .ok()
             .and_then(Result::ok),
+    };
+    if let (Some(r), None) = (&mut redis, &stats) {
+        // Redis did not answer this request either: say so now, not at the next beat.
+        r.reachable = false;
+        r.latency_ms = None;
+        r.error.get_or_insert_with(|| "no answer to /health's own query".into());
+    }
+    let draining = app.is_draining();
+    let status = match &redis {
+        _ if draining => "draining",
+        Some(r) if !r.reachable => "redis_unreachable",
+        _ => "ok",
     };
     let mut body = json!({
         "status": status,

@@ -16,6 +16,6 @@ bash tests/npm_start.sh
 # Suites where elapsed time is part of what is tested run one file at a time.
 # run-tests.js is `node --test` for Node 18 to 24 (explicit files: Node 21+
 # reads a folder argument as a file name; Node 18 has no --test-timeout).
-(cd tests/clients && node run-tests.js --concurrency=1 --timeout=300000 deploy/*.test.js ops/*.test.js hostile/*.test.js)
+(cd tests/clients && node run-tests.js --concurrency=1 --timeout=300000 deploy/*.test.js ops/*.test.js hostile/*.test.js cluster/*.test.js)
 (cd tests/browser && npm test)
 echo "all tests passed"

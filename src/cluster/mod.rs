@@ -48,6 +48,10 @@ use scripts::Scripts;
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Bound on one operation, reconnecting included.
 const OP_TIMEOUT: Duration = Duration::from_millis(2000);
+/// A heartbeat answer older than this means Redis is not answering: beats
+/// go at least every 500 ms, so a healthy Redis is never this late, and
+/// `/health` turns 503 well within 2 s of Redis going quiet.
+const STALE: Duration = Duration::from_millis(1200);
 /// Bound on reaching Redis at startup.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -166,7 +170,7 @@ impl Cluster {
     /// Redis as the heartbeat last saw it; never waits on Redis.
     pub fn health(&self) -> RedisHealth {
         let probe = self.probe.lock().expect("not poisoned");
-        let fresh = probe.last_ok.is_some_and(|t| t.elapsed() < OP_TIMEOUT) && probe.error.is_none();
+        let fresh = probe.last_ok.is_some_and(|t| t.elapsed() < STALE) && probe.error.is_none();
         RedisHealth {
             reachable: fresh,
             latency_ms: probe.latency.filter(|_| fresh).map(|l| l.as_secs_f64() * 1000.0),

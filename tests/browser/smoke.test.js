@@ -3,8 +3,13 @@
 // every request the page makes to the server is cross-origin and goes through
 // the browser's CORS checks (which Node clients never do).
 //
+// The same flow also runs with its two pages on two different nodes of a
+// cluster (one redis-server, REDIS_URL on both nodes; ../clients/cluster/lib.js):
+// everything page B sends page A reaches A through Redis.
+//
 // Run with `npm test` (node --test). Needs /usr/bin/chromium (Debian package
-// `chromium`) and the server binary (tests/CONTRACT.md).
+// `chromium`), /usr/bin/redis-server (Debian package `redis-server`) and the
+// server binary (tests/CONTRACT.md).
 'use strict';
 
 const { describe, it, before, after } = require('node:test');
@@ -13,8 +18,11 @@ const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
-// The one server spawner of the client suites (tests/CONTRACT.md).
+// The one server spawner of the client suites (tests/CONTRACT.md), and the
+// cluster suites' redis-server and node launcher.
 const h = require('../clients/harness.js');
+const { startRedis } = require('../clients/redis.js');
+const { startCluster } = require('../clients/cluster/lib.js');
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -32,9 +40,9 @@ function tail(lines, n = 40) {
   return lines.length > n ? [`... (${lines.length - n} earlier lines cut)`, ...lines.slice(-n)] : lines;
 }
 
-// The server's output, line by line, for failure messages.
-function serverOutput(server) {
-  const lines = (text, what) => text.split('\n').filter((l) => l.trim()).map((l) => `[server ${what}] ${l}`);
+// A server's output, line by line, for failure messages.
+function serverOutput(server, name = 'server') {
+  const lines = (text, what) => text.split('\n').filter((l) => l.trim()).map((l) => `[${name} ${what}] ${l}`);
   return [...lines(server.stdout(), 'stdout'), ...lines(server.stderr(), 'stderr')];
 }
 
@@ -105,13 +113,17 @@ async function openPage(browser, label, pageUrl, serverUrl) {
 
 // ---------------------------------------------------------------- the flow
 
-async function runFlow(browser, pageUrl, serverUrl, server, { opts, expectUpgrade }) {
-  const A = await openPage(browser, 'A', pageUrl, serverUrl);
-  const B = await openPage(browser, 'B', pageUrl, serverUrl);
+// Page A connects to server `a` and creates a workspace, page B connects to
+// server `b` (the same one, or another node of a cluster) and attends it, B
+// negotiates with A. `a`, `b`: harness server handles; `connected` (optional):
+// awaited once both pages are connected.
+async function runFlow(browser, pageUrl, { a, b, opts, expectUpgrade, connected = null }) {
+  const A = await openPage(browser, 'A', pageUrl, a.url);
+  const B = await openPage(browser, 'B', pageUrl, b.url);
   let step = 'start';
   try {
     step = 'A connects';
-    const connA = await A.call('connect', serverUrl, opts, WAIT_MS);
+    const connA = await A.call('connect', a.url, opts, WAIT_MS);
     if (!expectUpgrade) assert.equal(connA.transport, 'polling');
 
     step = 'A iceservers';
@@ -134,8 +146,12 @@ async function runFlow(browser, pageUrl, serverUrl, server, { opts, expectUpgrad
     const aId = created.attendee.id;
 
     step = 'B connects';
-    const connB = await B.call('connect', serverUrl, opts, WAIT_MS);
+    const connB = await B.call('connect', b.url, opts, WAIT_MS);
     if (!expectUpgrade) assert.equal(connB.transport, 'polling');
+    if (connected) {
+      step = 'both connected: check';
+      await connected();
+    }
 
     step = 'B attend';
     const granted = await B.call('emitAndWait', 'attend', {
@@ -198,7 +214,7 @@ async function runFlow(browser, pageUrl, serverUrl, server, { opts, expectUpgrad
       '--- browser log (console, page errors, server responses) ---',
       ...tail(A.log), ...tail(B.log),
       '--- server output ---',
-      ...tail(serverOutput(server), 20),
+      ...(a === b ? tail(serverOutput(a), 20) : [...tail(serverOutput(a, 'server A'), 20), ...tail(serverOutput(b, 'server B'), 20)]),
     ].join('\n'));
   } finally {
     await Promise.allSettled([A.call('close'), B.call('close')]);
@@ -232,12 +248,45 @@ describe('browser (Chromium, cross-origin page, socket.io-client 2.0.4)', { time
   });
 
   it('polling only: create, attend, negotiation', async () => {
-    await runFlow(browser, `${site.url}/`, server.url, server, {
-      opts: { transports: ['polling'] }, expectUpgrade: false,
+    await runFlow(browser, `${site.url}/`, {
+      a: server, b: server, opts: { transports: ['polling'] }, expectUpgrade: false,
     });
   });
 
   it('default transports: polling then upgrade to websocket, then negotiation', async () => {
-    await runFlow(browser, `${site.url}/`, server.url, server, { opts: {}, expectUpgrade: true });
+    await runFlow(browser, `${site.url}/`, { a: server, b: server, opts: {}, expectUpgrade: true });
+  });
+
+  describe('two cluster nodes (Redis)', () => {
+    let redis;
+    let cluster;
+
+    before(async () => {
+      redis = await startRedis({ aof: false });
+      cluster = await startCluster({ nodes: 2, redis });
+    });
+
+    after(async () => {
+      await Promise.allSettled([cluster && cluster.stop()]);
+      await Promise.allSettled([redis && redis.stop()]);
+    });
+
+    it('page A on node 1, page B on node 2: polling then websocket, create, attend, negotiation', async () => {
+      const [n1, n2] = cluster.nodes;
+      const [h1, h2] = [await h.health(n1), await h.health(n2)];
+      assert.ok(h1.cluster && h2.cluster, `both nodes in cluster mode: ${JSON.stringify([h1, h2])}`);
+      assert.notEqual(h1.node_id, h2.node_id, 'two distinct nodes');
+      await runFlow(browser, `${site.url}/`, {
+        a: n1,
+        b: n2,
+        opts: {},
+        expectUpgrade: true,
+        // Each page is a socket of its own node (each node's own /health).
+        connected: async () => {
+          const counts = await Promise.all([n1, n2].map(async (n) => (await h.health(n)).sockets));
+          assert.deepEqual(counts, [1, 1], '/health sockets of node 1 and node 2');
+        },
+      });
+    });
   });
 });
