@@ -23,6 +23,41 @@ use tokio::sync::mpsc;
 /// Where a received pub/sub message goes, by channel.
 pub type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
 
+/// Redis delivers this node's own broadcasts back to it, and the adapter
+/// drops them only after decoding them whole (an SDP of kilobytes, for
+/// nothing). A request starts with the sender's id (msgpack: an array, then
+/// a 16-character string), so they are recognised by their first bytes and
+/// dropped before reaching the adapter. Learnt from the adapter's own
+/// response channel (`…-response#<ns>#<uid>#`) when it subscribes.
+#[derive(Default)]
+pub struct Loopback {
+    /// (the namespace's request channel, msgpack of this node's id)
+    own: RwLock<Vec<(String, Vec<u8>)>>,
+}
+
+impl Loopback {
+    fn learn(&self, chan: &str) {
+        let parts: Vec<&str> = chan.split('#').collect();
+        if let [head, ns, uid, ""] = parts.as_slice() {
+            if let Some(prefix) = head.strip_suffix("-response") {
+                if uid.len() == 16 {
+                    let mut id = vec![0xb0];
+                    id.extend_from_slice(uid.as_bytes());
+                    let request = format!("{prefix}-request#{ns}#");
+                    self.own.write().expect("not poisoned").push((request, id));
+                }
+            }
+        }
+    }
+
+    /// Whether `payload` on `chan` is a request this node sent itself.
+    pub fn is_own(&self, chan: &str, payload: &[u8]) -> bool {
+        let own = self.own.read().expect("not poisoned");
+        own.iter()
+            .any(|(c, id)| c == chan && payload.get(1..1 + id.len()) == Some(id.as_slice()))
+    }
+}
+
 /// Messages waiting to be published; beyond this, new ones are dropped.
 const PUBLISH_QUEUE: usize = 8192;
 /// At most this many messages in one pipeline.
@@ -32,6 +67,7 @@ const PUBLISH_BATCH: usize = 256;
 pub struct ClusterDriver {
     conn: ConnectionManager,
     handlers: Handlers,
+    loopback: Arc<Loopback>,
     queue: mpsc::Sender<(String, Vec<u8>)>,
 }
 
@@ -42,10 +78,20 @@ pub struct DriverError(#[from] redis::RedisError);
 impl ClusterDriver {
     /// Starts the publishing task; `handlers` is the map the connection's push
     /// sender routes messages through.
-    pub fn new(conn: ConnectionManager, handlers: Handlers, timeout: Duration) -> ClusterDriver {
+    pub fn new(
+        conn: ConnectionManager,
+        handlers: Handlers,
+        loopback: Arc<Loopback>,
+        timeout: Duration,
+    ) -> ClusterDriver {
         let (queue, rx) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(conn.clone(), rx, timeout));
-        ClusterDriver { conn, handlers, queue }
+        ClusterDriver {
+            conn,
+            handlers,
+            loopback,
+            queue,
+        }
     }
 }
 
@@ -65,6 +111,29 @@ async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<(Strin
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_requests_are_recognised_by_their_sender_id() {
+        let loopback = Loopback::default();
+        loopback.learn("wrw-sio-response#/#AAAAAAAAAAAAAAAA#");
+        let mut own = vec![0x96, 0xb0];
+        own.extend_from_slice(b"AAAAAAAAAAAAAAAA");
+        own.extend_from_slice(b"rest of the request");
+        let mut other = own.clone();
+        other[2] = b'B';
+        assert!(loopback.is_own("wrw-sio-request#/#", &own));
+        assert!(!loopback.is_own("wrw-sio-request#/#", &other));
+        assert!(
+            !loopback.is_own("wrw-sio-request#/#AAAAAAAAAAAAAAAA#", &own),
+            "only the shared channel"
+        );
+        assert!(!loopback.is_own("wrw-sio-request#/#", &own[..5]));
+    }
+}
+
 impl Driver for ClusterDriver {
     type Error = DriverError;
 
@@ -77,6 +146,7 @@ impl Driver for ClusterDriver {
 
     async fn subscribe(&self, chan: String, size: usize) -> Result<MessageStream<ChanItem>, DriverError> {
         let (tx, rx) = mpsc::channel(size);
+        self.loopback.learn(&chan);
         self.handlers.write().expect("not poisoned").insert(chan.clone(), tx);
         self.conn.clone().subscribe(chan).await?;
         Ok(MessageStream::new(rx))

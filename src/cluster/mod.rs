@@ -39,7 +39,7 @@ use thiserror::Error;
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::settings::{Secret, Settings};
 use crate::store::StoreError;
-use driver::Handlers;
+use driver::{Handlers, Loopback};
 use membership::MembershipCache;
 use scripts::Scripts;
 
@@ -85,6 +85,7 @@ pub struct Cluster {
     scripts: Scripts,
     membership: Arc<MembershipCache>,
     handlers: Handlers,
+    loopback: Arc<Loopback>,
     probe: Mutex<Probe>,
     /// How many of this node's sessions are bound to each attendee: the
     /// attendee is released (its grace starts) when the last one goes.
@@ -111,8 +112,15 @@ impl Cluster {
         let id_len = settings.workspace_id_len;
         let membership = Arc::new(MembershipCache::default());
         let handlers = Handlers::default();
+        let loopback = Arc::new(Loopback::default());
         let inval = format!("{prefix}:inval");
-        let push = push_router(inval.clone(), id_len, membership.clone(), handlers.clone());
+        let push = push_router(
+            inval.clone(),
+            id_len,
+            membership.clone(),
+            handlers.clone(),
+            loopback.clone(),
+        );
         let config = ConnectionManagerConfig::new()
             .set_push_sender(push)
             .set_automatic_resubscription()
@@ -141,6 +149,7 @@ impl Cluster {
             scripts: Scripts::new(),
             membership,
             handlers,
+            loopback,
             probe: Mutex::new(Probe {
                 last_ok: None,
                 latency: None,
@@ -159,7 +168,12 @@ impl Cluster {
 
     /// The socketioxide-redis driver over this cluster's connection.
     pub fn driver(&self) -> ClusterDriver {
-        ClusterDriver::new(self.conn.clone(), self.handlers.clone(), RESPONSE_TIMEOUT)
+        ClusterDriver::new(
+            self.conn.clone(),
+            self.handlers.clone(),
+            self.loopback.clone(),
+            RESPONSE_TIMEOUT,
+        )
     }
 
     /// The adapter's channel prefix (its channels never collide with ours).
@@ -235,6 +249,7 @@ fn push_router(
     id_len: usize,
     membership: Arc<MembershipCache>,
     handlers: Handlers,
+    loopback: Arc<Loopback>,
 ) -> impl Fn(PushInfo) -> Result<(), Infallible> + Send + Sync + 'static {
     let lost = AtomicBool::new(false);
     move |msg: PushInfo| {
@@ -266,6 +281,8 @@ fn push_router(
                         Some(ws) => membership.invalidate(&ws),
                         None => membership.clear(),
                     }
+                } else if loopback.is_own(&chan, &payload) {
+                    // Our own broadcast, back from Redis: already delivered here.
                 } else if let Some(tx) = handlers.read().expect("not poisoned").get(&chan) {
                     if tx.try_send((chan, payload)).is_err() {
                         metrics::counter!("wrw_redis_messages_dropped_total").increment(1);
