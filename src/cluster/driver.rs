@@ -111,29 +111,6 @@ async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<(Strin
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn own_requests_are_recognised_by_their_sender_id() {
-        let loopback = Loopback::default();
-        loopback.learn("wrw-sio-response#/#AAAAAAAAAAAAAAAA#");
-        let mut own = vec![0x96, 0xb0];
-        own.extend_from_slice(b"AAAAAAAAAAAAAAAA");
-        own.extend_from_slice(b"rest of the request");
-        let mut other = own.clone();
-        other[2] = b'B';
-        assert!(loopback.is_own("wrw-sio-request#/#", &own));
-        assert!(!loopback.is_own("wrw-sio-request#/#", &other));
-        assert!(
-            !loopback.is_own("wrw-sio-request#/#AAAAAAAAAAAAAAAA#", &own),
-            "only the shared channel"
-        );
-        assert!(!loopback.is_own("wrw-sio-request#/#", &own[..5]));
-    }
-}
-
 impl Driver for ClusterDriver {
     type Error = DriverError;
 
@@ -165,5 +142,28 @@ impl Driver for ClusterDriver {
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_requests_are_recognised_by_their_sender_id() {
+        let loopback = Loopback::default();
+        loopback.learn("wrw-sio-response#/#AAAAAAAAAAAAAAAA#");
+        let mut own = vec![0x96, 0xb0];
+        own.extend_from_slice(b"AAAAAAAAAAAAAAAA");
+        own.extend_from_slice(b"rest of the request");
+        let mut other = own.clone();
+        other[2] = b'B';
+        assert!(loopback.is_own("wrw-sio-request#/#", &own));
+        assert!(!loopback.is_own("wrw-sio-request#/#", &other));
+        assert!(
+            !loopback.is_own("wrw-sio-request#/#AAAAAAAAAAAAAAAA#", &own),
+            "only the shared channel"
+        );
+        assert!(!loopback.is_own("wrw-sio-request#/#", &own[..5]));
     }
 }
