@@ -17,5 +17,7 @@ bash tests/npm_start.sh
 # run-tests.js is `node --test` for Node 18 to 24 (explicit files: Node 21+
 # reads a folder argument as a file name; Node 18 has no --test-timeout).
 (cd tests/clients && node run-tests.js --concurrency=1 --timeout=300000 deploy/*.test.js ops/*.test.js hostile/*.test.js cluster/*.test.js)
+# The container tests: up to 60 min a file (a cold image build compiles every crate).
+(cd tests/clients && node run-tests.js --concurrency=1 --timeout=3600000 container/*.test.js)
 (cd tests/browser && npm test)
 echo "all tests passed"
