@@ -1,5 +1,6 @@
-//! The HTTP side: `GET /` (the "is my server running?" page), static files
-//! from `public/`, and CORS for the Socket.IO transports.
+//! The HTTP side: `GET /` (the "is my server running?" page), `/demo` (the
+//! demo and self-test page, `demo_page`), static files from `public/`, and
+//! CORS for the Socket.IO transports.
 //!
 //! socket.io 2 polling sends credentials, so a `*` CORS answer is refused by
 //! browsers: the request's own origin is echoed, with credentials allowed.
@@ -23,6 +24,8 @@ use crate::ops;
 use crate::settings::{CorsOrigins, MetricsEndpoint};
 use crate::VERSION;
 
+mod demo;
+
 /// `/metrics` alone, for `metrics_address` = a listener of its own.
 pub fn metrics_router(app: Arc<App>) -> Router {
     Router::new().route("/metrics", get(ops::metrics)).with_state(app)
@@ -40,6 +43,9 @@ where
     let mut routes = Router::new().route("/", get(index)).route("/health", get(ops::health));
     if app.settings.metrics == MetricsEndpoint::SamePort {
         routes = routes.route("/metrics", get(ops::metrics));
+    }
+    if app.settings.demo_page.enabled(app.settings.development) {
+        routes = routes.merge(demo::routes());
     }
     routes
         .fallback_service(ServeDir::new(&app.settings.public_dir))

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::declare::{env_keys, file_keys};
 use super::rules::*;
-use super::{CorsOrigins, LegacyTokens, LogFormat, MetricsEndpoint, Secret, Secrets, TurnRest, CONFIG_FILE};
+use super::{CorsOrigins, DemoPage, LegacyTokens, LogFormat, MetricsEndpoint, Secret, Secrets, TurnRest, CONFIG_FILE};
 
 env_keys! {
     keys ENV_KEYS;
@@ -111,6 +111,8 @@ file_keys! {
         "workspace_expiry_secs" => workspace_expiry: Duration = 86_400, PositiveSecs;
         /// Where `/metrics` is served: "" (the main port), "off" or "ip:port".
         "metrics_address" => metrics: MetricsEndpoint = "", MetricsAddress;
+        /// Serve the demo and self-test page at `/demo`: "auto" (in development mode), "on" or "off".
+        "demo_page" => demo_page: DemoPage = "auto", OneOf;
         /// "text" or "json" (one object per line).
         "log_format" => log_format: LogFormat = "text", OneOf;
         /// Bound on the graceful shutdown.

@@ -139,6 +139,27 @@ impl LegacyTokens {
     }
 }
 
+/// Whether `/demo` (the demo and self-test page) is served.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DemoPage {
+    /// On in development mode: an operator trying the server out gets it, a
+    /// production deployment exposes nothing it did not ask for.
+    Auto,
+    On,
+    Off,
+}
+
+impl DemoPage {
+    /// The decision, given whether the server runs in development mode.
+    pub fn enabled(self, development: bool) -> bool {
+        match self {
+            DemoPage::Auto => development,
+            DemoPage::On => true,
+            DemoPage::Off => false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LogFormat {
     Text,

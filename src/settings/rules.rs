@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::declare::{EnvRule, Key, Rule};
 use super::keys::{HttpsFiles, HttpsRaw, HTTPS_KEYS};
-use super::{invalid, CorsOrigins, LegacyTokens, LogFormat, MetricsEndpoint, Secret, SettingsError};
+use super::{invalid, CorsOrigins, DemoPage, LegacyTokens, LogFormat, MetricsEndpoint, Secret, SettingsError};
 
 // ------------------------------------------------------------ config.js.toml
 
@@ -302,6 +302,11 @@ impl Words for LegacyTokens {
         ("on", LegacyTokens::On),
         ("off", LegacyTokens::Off),
     ];
+}
+
+impl Words for DemoPage {
+    const WORDS: &'static [(&'static str, DemoPage)] =
+        &[("auto", DemoPage::Auto), ("on", DemoPage::On), ("off", DemoPage::Off)];
 }
 
 impl<T: Words> Rule<T> for OneOf {

@@ -17,34 +17,17 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
 // The one server spawner of the client suites (tests/CONTRACT.md), and the
 // cluster suites' redis-server and node launcher.
 const h = require('../clients/harness.js');
 const { startRedis } = require('../clients/redis.js');
 const { startCluster } = require('../clients/cluster/lib.js');
+const { launch, tail, serverOutput, recordPage } = require('./lib.js');
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 const WAIT_MS = 10_000; // bound of every single wait
 const BUNDLE = require.resolve('socket.io-client/dist/socket.io.js');
 const PAGE_DIR = path.join(__dirname, 'page');
 const { ID_RE, withTimeout } = h;
-
-// ---------------------------------------------------------------- helpers
-
-function tail(lines, n = 40) {
-  return lines.length > n ? [`... (${lines.length - n} earlier lines cut)`, ...lines.slice(-n)] : lines;
-}
-
-// A server's output, line by line, for failure messages.
-function serverOutput(server, name = 'server') {
-  const lines = (text, what) => text.split('\n').filter((l) => l.trim()).map((l) => `[${name} ${what}] ${l}`);
-  return [...lines(server.stdout(), 'stdout'), ...lines(server.stderr(), 'stderr')];
-}
 
 // ---------------------------------------------------------------- the page's origin
 
@@ -81,11 +64,7 @@ async function startStaticServer() {
 async function openPage(browser, label, pageUrl, serverUrl) {
   const context = await browser.newContext();
   const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`[${label} console.${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[${label} pageerror] ${e && e.stack ? e.stack : e}`));
-  page.on('requestfailed', (r) =>
-    log.push(`[${label} requestfailed] ${r.method()} ${r.url()}: ${r.failure() && r.failure().errorText}`));
+  const log = recordPage(page, label, []);
   page.on('response', async (r) => {
     if (!r.url().startsWith(serverUrl)) return;
     let h = {};
@@ -233,10 +212,7 @@ describe('browser (Chromium, cross-origin page, socket.io-client 2.0.4)', { time
     server = await h.startServer();
     site = await startStaticServer();
     assert.notEqual(new URL(site.url).origin, new URL(server.url).origin, 'page and server must be different origins');
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install -y chromium`);
-    browser = await withTimeout(
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
-      30_000, 'chromium launch');
+    browser = await launch();
   });
 
   after(async () => {
