@@ -60,7 +60,14 @@ fn help_and_version_answer_and_exit_0() {
     let help = run(dir.path(), &["--help"], &[("PORT", &port)]);
     assert!(help.status.success(), "{help:?}");
     let out = text(&help.stdout);
-    for word in ["check", "--config", "--env-file", "--list-events", "--version"] {
+    for word in [
+        "check",
+        "healthcheck",
+        "--config",
+        "--env-file",
+        "--list-events",
+        "--version",
+    ] {
         assert!(out.contains(word), "--help mentions {word}:\n{out}");
     }
     let version = run(dir.path(), &["--version"], &[("PORT", &port)]);
@@ -238,5 +245,85 @@ fn check_names_an_explicit_config_or_env_file_that_is_missing() {
     assert!(
         !text(&out.stdout).contains("development mode"),
         "production secrets came from prod.env"
+    );
+}
+
+/// A server of the binary, killed when dropped (a failed assertion included).
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary serving in `dir` with only `env`, and waits for its banner.
+fn serve(dir: &Path, env: &[(&str, &str)]) -> Serving {
+    use std::io::BufRead;
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_clear().env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the server");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Serving(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(15))
+        .expect("the server prints its banner");
+    server
+}
+
+#[test]
+fn healthcheck_asks_the_server_its_settings_start_and_exits_0_only_on_a_200() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let (held, port) = held_port();
+        drop(held);
+        port
+    };
+    let url = format!("http://127.0.0.1:{port}/health");
+    let env = [
+        ("PORT", port.as_str()),
+        ("HTTP_PROXY", "http://127.0.0.1:9"),
+        SECRETS[0],
+        SECRETS[1],
+    ];
+
+    let nobody = run(dir.path(), &["healthcheck"], &env);
+    assert_eq!(nobody.status.code(), Some(1), "nothing listens: {nobody:?}");
+    assert!(
+        text(&nobody.stderr).contains(&url),
+        "names the URL: {}",
+        text(&nobody.stderr)
+    );
+
+    let _server = serve(dir.path(), &env);
+    let ok = run(dir.path(), &["healthcheck"], &env);
+    assert!(ok.status.success(), "stderr: {}", text(&ok.stderr));
+    assert_eq!(
+        text(&ok.stdout).trim(),
+        format!("healthy: {url}"),
+        "(HTTP_PROXY is not used)"
+    );
+
+    let any_port = run(dir.path(), &["healthcheck"], &[("PORT", "0")]);
+    assert_eq!(any_port.status.code(), Some(1));
+    assert!(
+        text(&any_port.stderr).contains("PORT is 0"),
+        "{}",
+        text(&any_port.stderr)
     );
 }
