@@ -90,6 +90,8 @@ pub struct Cluster {
     /// How many of this node's sessions are bound to each attendee: the
     /// attendee is released (its grace starts) when the last one goes.
     held: DashMap<(WorkspaceId, AttendeeId), usize>,
+    /// A reconcile that failed and is due at the next beat.
+    reconcile_pending: AtomicBool,
     heartbeat: Duration,
     grace: Duration,
     expiry: Duration,
@@ -156,6 +158,7 @@ impl Cluster {
                 error: None,
             }),
             held: DashMap::new(),
+            reconcile_pending: AtomicBool::new(false),
             heartbeat: settings.cluster_heartbeat,
             grace: settings.presence_grace,
             expiry: settings.workspace_expiry,

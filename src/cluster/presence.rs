@@ -16,8 +16,6 @@ use crate::store::StoreError;
 
 /// Health is probed at least this often, so `/health` turns within 2 s.
 const MAX_PROBE_PERIOD: Duration = Duration::from_millis(500);
-/// Items per `hold` invocation when re-asserting everything.
-const HOLD_CHUNK: usize = 500;
 
 fn item(ws: &WorkspaceId, at: &AttendeeId) -> String {
     format!("{ws} {at}")
@@ -36,7 +34,12 @@ impl Cluster {
             *n == 1
         };
         if first {
-            self.send_holds(vec![item(ws, at)]).await;
+            let mut inv = self.invoke(&self.scripts.hold);
+            inv.arg(&self.node_id).arg(item(ws, at));
+            if let Err(e) = self.run::<String>(&inv).await {
+                self.reconcile_pending.store(true, std::sync::atomic::Ordering::Release);
+                tracing::warn!(error = %e, "could not record a held attendee in Redis (reconciled when it answers)");
+            }
         }
     }
 
@@ -57,30 +60,38 @@ impl Cluster {
         let mut inv = self.invoke(&self.scripts.release);
         inv.arg(&self.node_id).arg(ms(self.grace)).arg(item(ws, at));
         if let Err(e) = self.run::<String>(&inv).await {
-            // The heartbeat will find this node's holdings out of date only if
-            // it is declared dead; a missed release leaves a ghost until then.
-            tracing::warn!(workspace = %ws, attendee = %at, error = %e, "could not record a departure in Redis");
+            // The next beat that reaches Redis reconciles this node's holdings.
+            self.reconcile_pending.store(true, std::sync::atomic::Ordering::Release);
+            tracing::warn!(workspace = %ws, attendee = %at, error = %e, "could not record a departure in Redis (reconciled when it answers)");
         }
     }
 
-    async fn send_holds(&self, items: Vec<String>) {
-        for chunk in items.chunks(HOLD_CHUNK) {
-            let mut inv = self.invoke(&self.scripts.hold);
-            inv.arg(&self.node_id);
-            for i in chunk {
-                inv.arg(i);
-            }
-            if let Err(e) = self.run::<String>(&inv).await {
-                tracing::warn!(error = %e, "could not record held attendees in Redis (re-sent when it answers)");
-            }
+    /// Makes what Redis records as held by this node exactly what it holds:
+    /// after Redis was away, holds and releases that could not reach it are
+    /// applied now (a release with its full grace from now).
+    async fn reconcile(&self) -> Result<(), StoreError> {
+        let mut inv = self.invoke(&self.scripts.reconcile);
+        inv.arg(&self.node_id).arg(ms(self.grace));
+        let mut n = 0;
+        for e in self.held.iter() {
+            inv.arg(item(&e.key().0, &e.key().1));
+            n += 1;
         }
+        if n > 0 {
+            tracing::info!(attendees = n, "recording this node's attendees in Redis again");
+        }
+        self.run::<String>(&inv).await.map(drop)
     }
 
     /// Refreshes this node's heartbeat and the health status. When the node
     /// was not known alive (first beat, Redis lost it, or the others declared
-    /// it dead while it could not reach Redis), everything it holds is
-    /// recorded again, which also cancels the departures that caused.
+    /// it dead while it could not reach Redis) or Redis did not answer the
+    /// last beat, its holdings are reconciled (`reconcile`).
     pub(super) async fn beat(&self) {
+        if self.reconcile_pending.load(std::sync::atomic::Ordering::Acquire) && self.reconcile().await.is_ok() {
+            self.reconcile_pending
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
         let started = Instant::now();
         let mut inv = self.invoke(&self.scripts.heartbeat);
         inv.arg(&self.node_id).arg(ms(self.heartbeat * 3));
@@ -102,15 +113,9 @@ impl Cluster {
         metrics::gauge!("wrw_redis_up").set(if up { 1.0 } else { 0.0 });
         if let Ok(alive) = answer {
             metrics::gauge!("wrw_redis_latency_seconds").set(started.elapsed().as_secs_f64());
-            if alive == 0 || !was_ok {
-                let items: Vec<String> = self.held.iter().map(|e| item(&e.key().0, &e.key().1)).collect();
-                if !items.is_empty() {
-                    tracing::info!(
-                        attendees = items.len(),
-                        "recording this node's attendees in Redis again"
-                    );
-                }
-                self.send_holds(items).await;
+            if (alive == 0 || !was_ok) && self.reconcile().await.is_err() {
+                // Tried again at the next beat.
+                self.reconcile_pending.store(true, std::sync::atomic::Ordering::Release);
             }
         } else if was_ok {
             tracing::warn!(error = ?answer.err(), "Redis does not answer; events that need shared state get an alert until it does");

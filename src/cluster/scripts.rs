@@ -37,6 +37,7 @@ scripts!(
     destroy,
     hold,
     release,
+    reconcile,
     heartbeat,
     forget_node,
     tick,

@@ -1,4 +1,4 @@
--- ARGV: prefix, node, then "<ws> <at>" items this node now holds a socket of.
+-- ARGV: prefix, node, "<ws> <at>": this node now holds a socket of the attendee.
 local node = ARGV[2]
 for i = 3, #ARGV do
   local ws, at = string.match(ARGV[i], '^(%S+) (%S+)$')

@@ -152,3 +152,24 @@ for (const [how, outage] of Object.entries(OUTAGES)) {
     for (const m of all) assert.deepEqual(L.unexpectedDisconnects(m.sock), [], `${m.sock.__label} was never disconnected`);
   });
 }
+
+it('a guest that goes while Redis is down gets its leave once Redis is back on its data (the node reconciles what it holds)', async (t) => {
+  const cluster = await T.start({ nodes: 2, config: { presence_grace_secs: 1, cluster_heartbeat_ms: 300 } });
+  const { redis } = cluster;
+  const [A, B] = cluster.nodes;
+  const owner = await C.createOn(T, A, L.V4_WS, { name: 'ghostless', label: 'owner@1' });
+  const guest = await C.attendOn(T, B, L.V2_WS, owner.W, { name: 'guest', others: [owner], label: 'guest@2' });
+  // Shut down, not paused: a command sent to a paused Redis is still applied when it resumes.
+  await redis.shutdown();
+  await healthTurns([B], down, performance.now(), HEALTH_MS + 2000, 'redis_unreachable');
+  const from = B.stderr().length;
+  L.close(guest.sock);
+  // Node 2 tried to record the departure and could not: without a
+  // reconcile, Redis would hold the guest as present on node 2 for ever.
+  await B.waitStderr(/could not record a departure in Redis/, ALERT_MS + 2000, from);
+  const t1 = performance.now();
+  await redis.start();
+  const gone = await L.waitFor(owner.sock, 'leave', { timeout: RECOVER_MS });
+  t.diagnostic(`leave ${Math.round(performance.now() - t1)} ms after Redis came back`);
+  assert.equal(gone.id, guest.me.id);
+});

@@ -1,0 +1,32 @@
+-- ARGV: prefix, node, grace ms, then every "<ws> <at>" the node holds now.
+-- After Redis was away (or declared this node dead), what Redis records as
+-- held by the node is made exactly that: what it held and let go of in the
+-- meantime (a release that could not reach Redis) starts its grace now, and
+-- what it holds is recorded again (which cancels a departure).
+local node, grace = ARGV[2], tonumber(ARGV[3])
+local held = P .. ':node:' .. node .. ':held'
+local want = {}
+for i = 4, #ARGV do want[ARGV[i]] = true end
+for _, item in ipairs(redis.call('SMEMBERS', held)) do
+  if not want[item] then
+    redis.call('SREM', held, item)
+    local ws, at = string.match(item, '^(%S+) (%S+)$')
+    if ws then
+      redis.call('SREM', onkey(ws, at), node)
+      if redis.call('SCARD', onkey(ws, at)) == 0 and redis.call('HEXISTS', wskey(ws) .. ':at', at) == 1 then
+        redis.call('ZADD', P .. ':departures', 'NX', now_ms() + grace, item)
+        mark_if_empty(ws)
+      end
+    end
+  end
+end
+for i = 4, #ARGV do
+  local ws, at = string.match(ARGV[i], '^(%S+) (%S+)$')
+  if ws and redis.call('HEXISTS', wskey(ws) .. ':at', at) == 1 then
+    redis.call('SADD', onkey(ws, at), node)
+    redis.call('SADD', held, ARGV[i])
+    redis.call('ZREM', P .. ':departures', ARGV[i])
+    redis.call('ZREM', P .. ':empty', ws)
+  end
+end
+return 'ok'
