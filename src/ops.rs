@@ -44,11 +44,12 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
             .ok()
             .and_then(Result::ok),
     };
-    if let (Some(r), None) = (&mut redis, &stats) {
-        // Redis did not answer this request either: say so now, not at the next beat.
-        r.reachable = false;
-        r.latency_ms = None;
-        r.error.get_or_insert_with(|| "no answer to /health's own query".into());
+    if let (Some(c), Some(r), None) = (&app.cluster, &redis, &stats) {
+        if r.reachable {
+            // Redis did not answer this request either: say so now, not at the next beat.
+            c.note_unanswered("no answer to /health's own query");
+            redis = Some(c.health());
+        }
     }
     let draining = app.is_draining();
     let status = match &redis {
@@ -92,9 +93,16 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     for ((eio, transport), n) in by_kind {
         metrics::gauge!("wrw_sockets_connected", "eio" => eio, "transport" => transport).set(n as f64);
     }
-    if let Ok(Ok(stats)) = tokio::time::timeout(HEALTH_STATS_TIMEOUT, app.store.stats()).await {
-        metrics::gauge!("wrw_workspaces").set(stats.workspaces as f64);
-        metrics::gauge!("wrw_attendees").set(stats.attendees as f64);
+    match tokio::time::timeout(HEALTH_STATS_TIMEOUT, app.store.stats()).await {
+        Ok(Ok(stats)) => {
+            metrics::gauge!("wrw_workspaces").set(stats.workspaces as f64);
+            metrics::gauge!("wrw_attendees").set(stats.attendees as f64);
+        }
+        _ => {
+            if let Some(c) = &app.cluster {
+                c.note_unanswered("no answer to /metrics' own query");
+            }
+        }
     }
     metrics::gauge!("wrw_cluster_mode").set(if app.cluster.is_some() { 1.0 } else { 0.0 });
     if let Some(c) = &app.cluster {

@@ -199,6 +199,13 @@ impl Cluster {
         }
     }
 
+    /// A query of `/health` or `/metrics` got no answer: until the next beat
+    /// answers, both say Redis is unreachable (they must agree).
+    pub fn note_unanswered(&self, what: &str) {
+        let mut probe = self.probe.lock().expect("not poisoned");
+        probe.error.get_or_insert_with(|| what.to_string());
+    }
+
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
     }
