@@ -67,19 +67,22 @@ local function destroy(ws)
   invalidate(ws)
   return before
 end
+-- The node no longer holds "<ws> <at>": the attendee's grace starts unless another node holds it.
+local function release_item(node, item, grace)
+  redis.call('SREM', P .. ':node:' .. node .. ':held', item)
+  local ws, at = string.match(item, '^(%S+) (%S+)$')
+  if not ws then return end
+  redis.call('SREM', onkey(ws, at), node)
+  if redis.call('SCARD', onkey(ws, at)) == 0 and redis.call('HEXISTS', wskey(ws) .. ':at', at) == 1 then
+    redis.call('ZADD', P .. ':departures', 'NX', now_ms() + grace, item)
+    mark_if_empty(ws)
+  end
+end
 -- Every attendee the node held: released, with a grace each.
 local function release_all(node, grace)
-  local held = P .. ':node:' .. node .. ':held'
-  for _, item in ipairs(redis.call('SMEMBERS', held)) do
-    local ws, at = string.match(item, '^(%S+) (%S+)$')
-    if ws then
-      redis.call('SREM', onkey(ws, at), node)
-      if redis.call('SCARD', onkey(ws, at)) == 0 and redis.call('HEXISTS', wskey(ws) .. ':at', at) == 1 then
-        redis.call('ZADD', P .. ':departures', 'NX', now_ms() + grace, item)
-        mark_if_empty(ws)
-      end
-    end
+  for _, item in ipairs(redis.call('SMEMBERS', P .. ':node:' .. node .. ':held')) do
+    release_item(node, item, grace)
   end
-  redis.call('DEL', held)
+  redis.call('DEL', P .. ':node:' .. node .. ':held')
   redis.call('SREM', P .. ':nodes', node)
 end

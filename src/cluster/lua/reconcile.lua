@@ -8,17 +8,7 @@ local held = P .. ':node:' .. node .. ':held'
 local want = {}
 for i = 4, #ARGV do want[ARGV[i]] = true end
 for _, item in ipairs(redis.call('SMEMBERS', held)) do
-  if not want[item] then
-    redis.call('SREM', held, item)
-    local ws, at = string.match(item, '^(%S+) (%S+)$')
-    if ws then
-      redis.call('SREM', onkey(ws, at), node)
-      if redis.call('SCARD', onkey(ws, at)) == 0 and redis.call('HEXISTS', wskey(ws) .. ':at', at) == 1 then
-        redis.call('ZADD', P .. ':departures', 'NX', now_ms() + grace, item)
-        mark_if_empty(ws)
-      end
-    end
-  end
+  if not want[item] then release_item(node, item, grace) end
 end
 for i = 4, #ARGV do
   local ws, at = string.match(ARGV[i], '^(%S+) (%S+)$')
