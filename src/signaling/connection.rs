@@ -17,15 +17,15 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use dashmap::DashMap;
-use serde_json::Value;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{Event, SocketRef, TryData};
+use socketioxide::extract::{Event, SocketRef};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value as CoreValue};
 use socketioxide::socket::{Sid, Socket};
 use tokio::sync::{mpsc, oneshot};
 
 use super::alerts::Alert;
 use super::grace;
+use super::payload;
 use super::session::{Admission, Session};
 use super::{Ctx, EventName, Rejection};
 use crate::app::App;
@@ -35,7 +35,7 @@ use crate::limits;
 const QUEUE_DEPTH: usize = 256;
 
 enum Incoming {
-    Event(String, Result<Value, String>),
+    Event(String, Result<payload::Payload, String>),
     Disconnected,
 }
 
@@ -148,11 +148,7 @@ impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
                 return;
             }
         };
-        let TryData(data) = match TryData::<Value>::from_message_parts(&s, &mut v, &ack_id) {
-            Ok(data) => data,
-            Err(never) => match never {},
-        };
-        let data = data.map_err(|e| e.to_string());
+        let data = payload::decode(&s, &mut v, &ack_id);
         if self.0.try_send(Incoming::Event(name, data)).is_err() {
             if let Err(e) = s.emit("alert", Alert::Busy.text()) {
                 tracing::debug!(sid = %s.id, error = %e, "could not tell a flooding socket to slow down");

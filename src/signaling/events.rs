@@ -8,6 +8,7 @@ use serde_json::Value;
 use socketioxide::adapter::Adapter;
 
 use super::guard::{self, Rule};
+use super::payload::Payload;
 use super::{call, relay, workspace, Ctx, Rejection};
 
 macro_rules! events {
@@ -52,7 +53,7 @@ macro_rules! events {
         }
 
         /// Runs the event's handler; a token-checked one only after the guard admitted its sender.
-        pub(super) async fn dispatch<A: Adapter>(ctx: &mut Ctx<'_, A>, event: EventName, data: Result<Value, String>) -> Result<(), Rejection> {
+        pub(super) async fn dispatch<A: Adapter>(ctx: &mut Ctx<'_, A>, event: EventName, data: Result<Payload, String>) -> Result<(), Rejection> {
             match event {
                 $(EventName::$u => $uhandler(ctx, data).await,)*
                 $(EventName::$g => {

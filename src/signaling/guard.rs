@@ -7,7 +7,6 @@
 //! reached without passing here. The checks run in the order of
 //! `tests/CONTRACT.md`, which decides which alert a bad payload gets.
 
-use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
@@ -61,14 +60,14 @@ pub struct Member {
     pub payload: Payload,
 }
 
-pub async fn admit<A: Adapter, E>(
+pub async fn admit<A: Adapter>(
     app: &App,
     socket: &SocketRef<A>,
     session: &mut Session,
     rule: Rule,
-    data: Result<Value, E>,
+    data: Result<Payload, String>,
 ) -> Result<Member, Rejection> {
-    let mut payload = payload::object(data)?;
+    let payload = payload::object(data)?;
     let len = app.settings.workspace_id_len;
     let workspace = payload::nested_id(
         &payload,
@@ -82,9 +81,8 @@ pub async fn admit<A: Adapter, E>(
         |s| AttendeeId::parse(s, len),
         Alert::BadAttendeeId,
     )?;
-    let access_token = match payload.remove("accessToken") {
-        Some(Value::String(s)) if !s.is_empty() => s,
-        _ => return Err(Rejection::Alert(Alert::NoAccess)),
+    let Some(access_token) = payload::non_empty_string(&payload, "accessToken")? else {
+        return Err(Rejection::Alert(Alert::NoAccess));
     };
     let claims = match session.known_token(&access_token) {
         Some(c) => Some(c),

@@ -17,7 +17,6 @@ mod session;
 mod workspace;
 
 use serde::Serialize;
-use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
@@ -48,7 +47,7 @@ pub struct Ctx<'a, A: Adapter> {
 }
 
 impl<A: Adapter> Ctx<'_, A> {
-    async fn handle(&mut self, name: &str, data: Result<Value, String>) -> Result<(), Rejection> {
+    async fn handle(&mut self, name: &str, data: Result<payload::Payload, String>) -> Result<(), Rejection> {
         match EventName::from_wire(name) {
             Some(event) => events::dispatch(self, event, data).await,
             None => Err(alerts::Invalid::UnknownEvent(name.to_string()).into()),

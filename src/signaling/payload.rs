@@ -1,19 +1,107 @@
-//! Reading fields out of a raw JSON payload. Payloads arrive as untyped JSON
-//! on purpose: a payload of the wrong shape must be answered with an alert
-//! that says what is wrong, which a typed extractor would silently skip.
+//! Reading fields out of a payload as it arrives. Payloads stay untyped on
+//! purpose: a payload of the wrong shape must be answered with an alert that
+//! says what is wrong, which a typed extractor would silently skip.
+//!
+//! Each top-level field is kept as the raw JSON text the client sent. A
+//! handler parses only the fields it inspects (ids, token, names, PIN) and
+//! forwards the others (`message`, `candidate`, `offer`, `call`, …) as sent:
+//! a 3 KB SDP is scanned once, never unescaped into a `String` nor escaped
+//! again on the way out, and it reaches its target byte for byte as the
+//! sender wrote it (which is also what the original server, relaying the
+//! parsed object through `JSON.stringify`, sends for any JavaScript client).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use socketioxide::extract::TryData;
+use socketioxide::handler::{FromMessageParts, Value as CoreValue};
+use socketioxide::socket::Socket;
 
 use super::alerts::{Alert, Invalid, Rejection};
 
-pub type Payload = Map<String, Value>;
+/// A field forwarded as sent; absent is `None`, which is emitted as `null`.
+pub type Raw = Option<Box<RawValue>>;
 
-/// The payload as an object, or the alert for anything else (or nothing).
-pub fn object<E>(data: Result<Value, E>) -> Result<Payload, Rejection> {
-    match data {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Rejection::Alert(Alert::NotAnObject)),
+/// An object as parsed (the sub-objects a handler inspects, e.g. `workspace`).
+pub type Object = Map<String, Value>;
+
+/// A payload object, each field still its raw JSON text. A key given twice
+/// keeps its last value, as a parsed object does.
+pub struct Payload(BTreeMap<String, Box<RawValue>>);
+
+/// Field names and their sizes in bytes only: a payload carries an access token, which must never reach a log.
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, v.get().len())))
+            .finish()
     }
+}
+
+impl Payload {
+    /// The field parsed, if present. A field the server reads but cannot
+    /// parse (a lone surrogate, nesting deeper than serde_json goes — the raw
+    /// capture lets both through) is refused as the whole payload used to be.
+    pub fn get(&self, field: &str) -> Result<Option<Value>, Rejection> {
+        self.0
+            .get(field)
+            .map(|raw| serde_json::from_str(raw.get()))
+            .transpose()
+            .map_err(|_| Rejection::Alert(Alert::NotAnObject))
+    }
+
+    /// The field as sent, taken out of the payload.
+    pub fn take(&mut self, field: &str) -> Raw {
+        self.0.remove(field)
+    }
+
+    /// The field as sent, left in the payload.
+    pub fn raw(&self, field: &str) -> Option<&RawValue> {
+        self.0.get(field).map(|raw| &**raw)
+    }
+}
+
+/// Decodes the event's first argument. An attachment-carrying (binary)
+/// packet takes the parsed path, so placeholders are resolved as before and
+/// never forwarded as text; everything else is captured raw.
+pub fn decode<A: socketioxide::adapter::Adapter>(
+    socket: &Arc<Socket<A>>,
+    value: &mut CoreValue,
+    ack: &Option<i64>,
+) -> Result<Payload, String> {
+    let binary = matches!(value, CoreValue::Str(_, Some(bins)) if !bins.is_empty());
+    if binary {
+        let TryData(data) = match TryData::<Value>::from_message_parts(socket, value, ack) {
+            Ok(data) => data,
+            Err(never) => match never {},
+        };
+        return match data.map_err(|e| e.to_string())? {
+            Value::Object(map) => map
+                .into_iter()
+                .map(|(k, v)| Ok((k, serde_json::value::to_raw_value(&v).map_err(|e| e.to_string())?)))
+                .collect::<Result<_, String>>()
+                .map(Payload),
+            _ => Err("not an object".into()),
+        };
+    }
+    let TryData(data) = match TryData::<BTreeMap<String, Box<RawValue>>>::from_message_parts(socket, value, ack) {
+        Ok(data) => data,
+        Err(never) => match never {},
+    };
+    data.map(Payload).map_err(|e| e.to_string())
+}
+
+/// Whether a raw value is a JSON object (its text starts with the brace:
+/// serde_json captures a raw value from its first byte, after whitespace).
+pub fn is_object(raw: &RawValue) -> bool {
+    raw.get().starts_with('{')
+}
+
+/// The payload, or the alert for anything but an object (or nothing).
+pub fn object(data: Result<Payload, String>) -> Result<Payload, Rejection> {
+    data.map_err(|_| Rejection::Alert(Alert::NotAnObject))
 }
 
 /// `payload[field].id` parsed as an id, or `error` when absent or malformed.
@@ -24,7 +112,8 @@ pub fn nested_id<T>(
     error: Alert,
 ) -> Result<T, Rejection> {
     payload
-        .get(field)
+        .get(field)?
+        .as_ref()
         .and_then(Value::as_object)
         .and_then(|o| o.get("id"))
         .and_then(Value::as_str)
@@ -33,18 +122,26 @@ pub fn nested_id<T>(
 }
 
 /// The sub-object `payload[field]`: absent or null is `None`, another type an alert.
-pub fn optional_object<'a>(payload: &'a Payload, field: &'static str) -> Result<Option<&'a Payload>, Rejection> {
-    match payload.get(field) {
+pub fn optional_object(payload: &Payload, field: &'static str) -> Result<Option<Object>, Rejection> {
+    match payload.get(field)? {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(o)) => Ok(Some(o)),
         Some(_) => Err(Invalid::NotAnObject { field }.into()),
     }
 }
 
+/// A non-empty string field, or `None`.
+pub fn non_empty_string(payload: &Payload, field: &str) -> Result<Option<String>, Rejection> {
+    Ok(match payload.get(field)? {
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    })
+}
+
 /// A display string (`workspace.name` …): absent, null or empty gives
 /// `default`; longer than `max` characters is refused, never truncated.
 pub fn text_or(
-    object: Option<&Payload>,
+    object: Option<&Object>,
     path: (&'static str, &'static str),
     default: &str,
     max: usize,
@@ -66,7 +163,7 @@ pub fn text_or(
 /// The PIN as typed: a string or a number (form fields sometimes arrive as
 /// numbers); absent or null is the empty PIN, which is what a PIN-less
 /// workspace hashed.
-pub fn pin(object: Option<&Payload>) -> Result<String, Rejection> {
+pub fn pin(object: Option<&Object>) -> Result<String, Rejection> {
     match object.and_then(|o| o.get("pin")) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -79,15 +176,10 @@ fn must_be_string((object, field): (&'static str, &'static str)) -> Rejection {
     Invalid::NotAString { object, field }.into()
 }
 
-/// The request's `nonce`, echoed as given; `''` when there is none.
-pub fn nonce(payload: &Payload) -> Value {
+/// The request's `nonce`, echoed as sent; `''` when there is none.
+pub fn nonce(payload: &Payload) -> Box<RawValue> {
     payload
-        .get("nonce")
-        .cloned()
-        .unwrap_or_else(|| Value::String(String::new()))
-}
-
-/// A pass-through field (`offer`, `call`, …): null when absent.
-pub fn take(payload: &mut Payload, field: &str) -> Value {
-    payload.remove(field).unwrap_or(Value::Null)
+        .raw("nonce")
+        .map(RawValue::to_owned)
+        .unwrap_or_else(|| RawValue::from_string("\"\"".to_string()).expect("a JSON string"))
 }

@@ -1,8 +1,9 @@
 //! The hot path: ICE candidates and SDP negotiation, forwarded to the target
-//! attendee's sockets only. The payload is moved, never copied.
+//! attendee's sockets only. The candidate and the SDP go out as the raw JSON
+//! text they arrived as (`payload.rs`), never parsed nor re-escaped.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use socketioxide::adapter::Adapter;
 
 use super::alerts::Alert;
@@ -20,36 +21,35 @@ struct IdOnly<'a> {
 struct Candidate<'a> {
     attendee: IdOnly<'a>,
     broadcaster: IdOnly<'a>,
-    candidate: &'a Value,
+    candidate: Option<&'a RawValue>,
 }
 
 #[derive(Serialize)]
 struct Negotiation<'a> {
     attendee: IdOnly<'a>,
-    message: &'a Value,
+    message: &'a RawValue,
 }
 
-pub async fn icecandidate<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
+pub async fn icecandidate<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
     let target = m.target(ctx.app, "attendee").await?;
-    let candidate = payload::take(&mut m.payload, "candidate");
     let out = Candidate {
         attendee: IdOnly { id: &target },
         broadcaster: IdOnly { id: &m.attendee },
-        candidate: &candidate,
+        candidate: m.payload.raw("candidate"),
     };
     ctx.to_attendee(&target, "icecandidate", &out).await;
     Ok(())
 }
 
-pub async fn negotiation<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
+pub async fn negotiation<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
     let target = m.target(ctx.app, "attendee").await?;
-    let message = payload::take(&mut m.payload, "message");
-    if !message.is_object() {
-        return Err(Rejection::Alert(Alert::MessageNotObject));
-    }
+    let message = match m.payload.raw("message") {
+        Some(raw) if payload::is_object(raw) => raw,
+        _ => return Err(Rejection::Alert(Alert::MessageNotObject)),
+    };
     let out = Negotiation {
         attendee: IdOnly { id: &m.attendee },
-        message: &message,
+        message,
     };
     ctx.to_attendee(&target, "negotiation", &out).await;
     Ok(())

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
 
@@ -20,7 +21,7 @@ struct Created<'a> {
     attendee: &'a Attendee,
     #[serde(rename = "accessToken")]
     access_token: &'a str,
-    nonce: Value,
+    nonce: Box<RawValue>,
 }
 
 #[derive(Serialize)]
@@ -30,7 +31,7 @@ struct Granted<'a> {
     attendees: &'a BTreeMap<AttendeeId, Attendee>,
     #[serde(rename = "accessToken")]
     access_token: &'a str,
-    nonce: Value,
+    nonce: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     call: Option<&'a Value>,
 }
@@ -39,6 +40,7 @@ struct Granted<'a> {
 fn new_attendee<A: Adapter>(ctx: &Ctx<'_, A>, payload: &Payload) -> Result<Attendee, Rejection> {
     let s = &ctx.app.settings;
     let profile = payload::optional_object(payload, "attendee")?;
+    let profile = profile.as_ref();
     Ok(Attendee {
         id: AttendeeId::generate(s.workspace_id_len),
         name: payload::text_or(
@@ -57,16 +59,17 @@ fn new_attendee<A: Adapter>(ctx: &Ctx<'_, A>, payload: &Payload) -> Result<Atten
 }
 
 /// `iceservers`: any payload or none.
-pub async fn iceservers<A: Adapter>(ctx: &mut Ctx<'_, A>, _data: Result<Value, String>) -> Result<(), Rejection> {
+pub async fn iceservers<A: Adapter>(ctx: &mut Ctx<'_, A>, _data: Result<Payload, String>) -> Result<(), Rejection> {
     let servers = ctx.app.ice.for_socket(&ctx.socket.id.to_string()).await;
     ctx.reply("iceservers", &servers);
     Ok(())
 }
 
-pub async fn create<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Value, String>) -> Result<(), Rejection> {
+pub async fn create<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Payload, String>) -> Result<(), Rejection> {
     let payload = payload::object(data)?;
     let s = &ctx.app.settings;
     let spec = payload::optional_object(&payload, "workspace")?;
+    let spec = spec.as_ref();
     let name = payload::text_or(
         spec,
         ("workspace", "name"),
@@ -118,9 +121,10 @@ pub async fn create<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Value, String
     Ok(())
 }
 
-pub async fn attend<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Value, String>) -> Result<(), Rejection> {
+pub async fn attend<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Payload, String>) -> Result<(), Rejection> {
     let payload = payload::object(data)?;
     let spec = payload::optional_object(&payload, "workspace")?;
+    let spec = spec.as_ref();
     let token = match spec.and_then(|w| w.get("token")) {
         Some(Value::String(t)) if !t.is_empty() => t.as_str(),
         _ => return Err(Rejection::Alert(Alert::NoWorkspaceToken)),

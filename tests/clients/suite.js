@@ -867,6 +867,85 @@ module.exports = function defineSuite(variant) {
       });
     });
 
+    // --- relayed fields, byte for byte ----------------------------------------
+    // The server forwards what it does not inspect as the raw JSON text it
+    // arrived as (CONTRACT.md "Forwarded fields"): the target's packet is
+    // compared as text, not as parsed JSON, so an unescape/re-escape, a key
+    // reordering or a changed number shows up.
+    describe('relayed fields reach the target byte for byte as sent', () => {
+      let pool; let f; let alice; let bob;
+      before(async () => {
+        pool = newPool();
+        f = await fixture(pool, 2, { prefix: 'raw-' });
+        [alice, bob] = f.members;
+      });
+      after(() => pool.close());
+
+      // The text of the next socket.io packet for `event` that `x`'s engine receives.
+      function nextPacket(x, event, timeout = 5000) {
+        const engine = x.sock.io.engine;
+        const head = `2[${JSON.stringify(event)},`;
+        return new Promise((resolve, reject) => {
+          const onPacket = (p) => {
+            if (p.type !== 'message' || typeof p.data !== 'string' || !p.data.startsWith(head)) return;
+            clearTimeout(timer);
+            engine.off('packet', onPacket);
+            resolve(p.data);
+          };
+          const timer = setTimeout(() => { engine.off('packet', onPacket); reject(new Error(`no ${event} packet within ${timeout} ms`)); }, timeout);
+          engine.on('packet', onPacket);
+        });
+      }
+      // Sends `42["event",{…}]` with `field` spliced in as the exact text `raw`.
+      function sendRaw(from, event, payload, field, raw) {
+        const marker = '"@@RAW@@"';
+        const text = JSON.stringify([event, { ...payload, [field]: '@@RAW@@' }]).replace(marker, raw);
+        from.sock.io.engine.write(`2${text}`);
+      }
+      const negotiationFrom = (s, t) => ({ workspace: { id: f.W.id }, attendee: { id: t.me.id }, broadcaster: { id: s.me.id }, accessToken: s.token });
+      const negotiationPacket = (s, raw) => `2["negotiation",{"attendee":{"id":"${s.me.id}"},"message":${raw}}]`;
+
+      const SDP = [
+        'v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=caf\u00e9 \u{1F600} \u4e2d\u6587',
+        'a=tab\there', 'a=quote"and\\backslash', 'a=nul\u0000ctl\u001f', 'a=ls\u2028ps\u2029end',
+        `a=long:${'x'.repeat(200000)}`, '',
+      ].join('\r\n');
+
+      it('a negotiation emitted by the client: the message exactly as its JSON.stringify wrote it (unicode, escapes, \\u2028, a 200 000-character line)', async () => {
+        const message = { type: 'offer', data: { type: 'offer', sdp: SDP } };
+        const got = nextPacket(bob, 'negotiation');
+        alice.sock.emit('negotiation', { ...negotiationFrom(alice, bob), message });
+        assert.equal(await got, negotiationPacket(alice, JSON.stringify(message)));
+      });
+
+      it('a negotiation written by hand: spacing, key order, escapes and numbers untouched', async () => {
+        const raw = '{ "type" : "answer",\n "data":{"sdp":"caf\\u00e9 \\/ \\ud83d\\ude00 \u2028", "type":"answer"}, "n": 1.50, "big": 123456789012345678901234567890, "e": 1E+2 }';
+        const got = nextPacket(f.owner, 'negotiation');
+        sendRaw(bob, 'negotiation', negotiationFrom(bob, f.owner), 'message', raw);
+        assert.equal(await got, negotiationPacket(bob, raw));
+      });
+
+      it('an icecandidate written by hand, and one with no candidate (null)', async () => {
+        const raw = '{"candidate":"candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host \\u0067en 0","sdpMid" :"0","sdpMLineIndex":0.0}';
+        const payload = { workspace: { id: f.W.id }, attendee: { id: bob.me.id }, broadcaster: { id: alice.me.id }, accessToken: alice.token };
+        const head = `2["icecandidate",{"attendee":{"id":"${bob.me.id}"},"broadcaster":{"id":"${alice.me.id}"},"candidate":`;
+        let got = nextPacket(bob, 'icecandidate');
+        sendRaw(alice, 'icecandidate', payload, 'candidate', raw);
+        assert.equal(await got, `${head}${raw}}]`);
+        got = nextPacket(bob, 'icecandidate');
+        alice.sock.emit('icecandidate', payload);
+        assert.equal(await got, `${head}null}]`);
+      });
+
+      it('a ring written by hand: offer and call as sent', async () => {
+        const offer = '{"type":"offer" , "sdp":"v=0\\r\\ns=\\u00e9"}';
+        const payload = { workspace: { id: f.W.id }, attendee: { id: alice.me.id }, callee: { id: bob.me.id }, accessToken: alice.token, call: { id: 'c1' }, nonce: 'n1' };
+        const got = nextPacket(bob, 'ring');
+        sendRaw(alice, 'ring', payload, 'offer', offer);
+        assert.equal(await got, `2["ring",{"call":{"id":"c1"},"caller":{"id":"${alice.me.id}"},"nonce":"n1","offer":${offer},"workspace":{"id":"${f.W.id}"}}]`);
+      });
+    });
+
     // --- error paths of every token-checked event ----------------------------
     describe('token-checked events reject bad input (exact alert, bystanders get nothing)', () => {
       for (const spec of G.specs) {
