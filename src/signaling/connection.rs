@@ -18,8 +18,8 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use dashmap::DashMap;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{Event, SocketRef};
-use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value as CoreValue};
+use socketioxide::extract::SocketRef;
+use socketioxide::handler::{ConnectHandler, MessageHandler, Value as CoreValue};
 use socketioxide::socket::{Sid, Socket};
 use tokio::sync::{mpsc, oneshot};
 
@@ -141,14 +141,10 @@ struct Enqueue(mpsc::Sender<Incoming>);
 
 impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
     fn call(&self, s: Arc<Socket<A>>, mut v: CoreValue, ack_id: Option<i64>) {
-        let name = match Event::from_message_parts(&s, &mut v, &ack_id) {
-            Ok(Event(name)) => name,
-            Err(e) => {
-                tracing::debug!(sid = %s.id, error = %e, "event without a name ignored");
-                return;
-            }
+        let Some((name, data)) = payload::decode_event(&s, &mut v, &ack_id) else {
+            tracing::debug!(sid = %s.id, "event without a name ignored");
+            return;
         };
-        let data = payload::decode(&s, &mut v, &ack_id);
         if self.0.try_send(Incoming::Event(name, data)).is_err() {
             if let Err(e) = s.emit("alert", Alert::Busy.text()) {
                 tracing::debug!(sid = %s.id, error = %e, "could not tell a flooding socket to slow down");
