@@ -98,7 +98,8 @@ pub struct Opts {
     pub depth: usize,
     pub warmup: Duration,
     pub duration: Duration,
-    /// Offered rate for `relay-open`, msgs/s over all senders.
+    /// Offered rate for `relay-open`, msgs/s over all senders; for `churn`,
+    /// the most cycles per second (the workers wait for their pair's slot).
     pub rate: f64,
     /// Sockets for `idle` and the measured phase of `create`.
     pub conns: usize,
@@ -1950,7 +1951,11 @@ async fn churn_pair(o: &Opts, src: usize, n: u64, run: &ChurnRun) -> Result<()> 
         &json!({"workspace": {"id": ws}, "attendee": {"id": guest_id}, "state": true, "accessToken": guest_token}),
     )?;
     owner.wait_for(&["mic-toggle"], limit).await?;
-    let (dropping, leaving) = if n.is_multiple_of(2) { (guest, owner) } else { (owner, guest) };
+    let (dropping, leaving) = if n.is_multiple_of(2) {
+        (guest, owner)
+    } else {
+        (owner, guest)
+    };
     drop(dropping);
     run.dropped.fetch_add(1, Relaxed);
     leaving.disconnect(limit).await?;
@@ -2034,6 +2039,11 @@ async fn run_churn(o: &Opts) -> Result<Value> {
     let start = run.sample(0);
     let src = src_addrs_for(o, o.cycles.min(4_000_000) as usize);
     let deadline = Instant::now() + o.max_secs;
+    // What the server holds at a time (attendees in their grace, workspaces
+    // waiting to expire) grows with the rate, and so does its RSS: a steady
+    // rate keeps the warm-up level and the final one comparable.
+    let pair_period = Duration::from_secs_f64(2.0 / o.rate);
+    let t0 = tokio::time::Instant::now();
     let cpu = CpuWindow::start(o.server_pid);
     let mut set = JoinSet::new();
     for _ in 0..o.concurrency {
@@ -2041,6 +2051,7 @@ async fn run_churn(o: &Opts) -> Result<Value> {
         set.spawn(async move {
             while Instant::now() < deadline {
                 let Some(n) = run.take_pair() else { break };
+                tokio::time::sleep_until(t0 + pair_period.mul_f64((pairs - n) as f64)).await;
                 let e = match tokio::time::timeout(Duration::from_secs(60), churn_pair(&o, src, n, &run)).await {
                     Ok(Ok(())) => {
                         run.pair_done();
@@ -2093,6 +2104,7 @@ async fn run_churn(o: &Opts) -> Result<Value> {
         "workers": o.concurrency,
         "cycles_s": (cycles_s * 100.0).round() / 100.0,
         "cycles_per_s": (done as f64 / cycles_s).round(),
+        "max_cycles_per_s": o.rate,
         "warmup_cycles": run.warmup_cycles,
         "sample_every": sample_every,
         "start": start,
@@ -2219,12 +2231,13 @@ errors {}{}; CPU loadgen {}%, server {}%",
             r["rss_bytes_per_conn"]
         ),
         Some("churn") => format!(
-            "{head}: {} of {} cycles in {} s ({} /s; {} clean, {} dropped), errors {}{}; \
+            "{head}: {} of {} cycles in {} s ({} /s, at most {}; {} clean, {} dropped), errors {}{}; \
 server RSS warm {} → final {} KiB ({} %), fds {} → {} ({} %); ghosts {} after {} s",
             r["cycles"],
             r["cycles_target"],
             r["cycles_s"],
             r["cycles_per_s"],
+            r["max_cycles_per_s"],
             r["clean_disconnects"],
             r["dropped_disconnects"],
             r["errors"],
