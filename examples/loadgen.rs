@@ -1849,6 +1849,7 @@ async fn run_create(o: &Opts) -> Result<Value> {
 struct ChurnRun {
     pid: Option<u32>,
     started: Instant,
+    pairs: u64,
     /// Pairs that may still be started (the count bound).
     pairs_left: AtomicU64,
     /// Sockets through a whole cycle (connect, join, exchange, disconnect).
@@ -1861,6 +1862,10 @@ struct ChurnRun {
     warmup_cycles: u64,
     curve: Mutex<Vec<Value>>,
     warm: Mutex<Option<Value>>,
+    /// The sample at half the cycles: a level that is still climbing after
+    /// the warm-up (a leak) and one that has settled (the allocator's high
+    /// water mark) differ in the second half.
+    half: Mutex<Option<Value>>,
 }
 
 impl ChurnRun {
@@ -1879,9 +1884,18 @@ impl ChurnRun {
         if crossed(self.sample_every) {
             self.curve.lock().unwrap().push(self.sample(done));
         }
-        if done >= self.warmup_cycles && done - 2 < self.warmup_cycles {
+        let reached = |mark: u64| done >= mark && done - 2 < mark;
+        if reached(self.warmup_cycles) {
             *self.warm.lock().unwrap() = Some(self.sample(done));
         }
+        if reached(self.half_cycles()) {
+            *self.half.lock().unwrap() = Some(self.sample(done));
+        }
+    }
+
+    /// Half the cycles: a pair is two.
+    fn half_cycles(&self) -> u64 {
+        self.pairs.max(2)
     }
 
     fn sample(&self, cycles: u64) -> Value {
@@ -2023,6 +2037,7 @@ async fn run_churn(o: &Opts) -> Result<Value> {
     let run = Arc::new(ChurnRun {
         pid: o.server_pid,
         started: Instant::now(),
+        pairs,
         pairs_left: AtomicU64::new(pairs),
         cycles: AtomicU64::new(0),
         clean: AtomicU64::new(0),
@@ -2035,6 +2050,7 @@ async fn run_churn(o: &Opts) -> Result<Value> {
         warmup_cycles: (o.cycles / 10).max(2),
         curve: Mutex::new(Vec::new()),
         warm: Mutex::new(None),
+        half: Mutex::new(None),
     });
     let start = run.sample(0);
     let src = src_addrs_for(o, o.cycles.min(4_000_000) as usize);
@@ -2087,6 +2103,7 @@ async fn run_churn(o: &Opts) -> Result<Value> {
     let settle_s = settle_from.elapsed().as_secs_f64();
     let last = run.sample(done);
     let warm = run.warm.lock().unwrap().clone().unwrap_or(Value::Null);
+    let half = run.half.lock().unwrap().clone().unwrap_or(Value::Null);
     let ghosts = held
         .as_ref()
         .map_or(Value::Null, |h| json!((h.attendees + h.workspaces + h.sockets) as u64));
@@ -2113,6 +2130,8 @@ async fn run_churn(o: &Opts) -> Result<Value> {
         "final": last,
         "rss_return_pct": return_pct(&warm["rss_kib"], &last["rss_kib"]),
         "fd_return_pct": return_pct(&warm["fds"], &last["fds"]),
+        "half": half,
+        "rss_second_half_pct": return_pct(&half["rss_kib"], &last["rss_kib"]),
         "grace_s": o.grace.as_secs_f64(),
         "settle_s": (settle_s * 100.0).round() / 100.0,
         "ghosts_checked": held.is_some(),

@@ -207,12 +207,19 @@ async fn churn_leaves_no_ghost() {
         assert_eq!(r["ghosts_checked"], true, "{what}: {r}");
         assert_eq!(r["ghosts"], 0, "{what}: ghosts left: {r}");
         assert_eq!(r["curve"].as_array().map(Vec::len), Some(6), "{what}: {r}");
-        for point in r["curve"].as_array().unwrap().iter().chain([&r["warm"], &r["final"]]) {
+        for point in r["curve"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain([&r["warm"], &r["half"], &r["final"]])
+        {
             assert!(point["rss_kib"].as_u64().unwrap() > 0, "{what}: {point}");
             assert!(point["fds"].as_u64().unwrap() > 0, "{what}: {point}");
         }
         assert_eq!(r["warm"]["cycles"], 30, "{what}: {r}");
         assert!(r["rss_return_pct"].is_number(), "{what}: {r}");
         assert!(r["fd_return_pct"].is_number(), "{what}: {r}");
+        assert_eq!(r["half"]["cycles"], 150, "{what}: {r}");
+        assert!(r["rss_second_half_pct"].is_number(), "{what}: {r}");
     }
 }
