@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Benchmarks the signaling server against the floor (examples/floor.rs: the
 # same socketioxide/axum stack, no auth, no state) with examples/loadgen.rs,
-# and writes the table of medians into BENCHMARKS.md.
+# and writes the table of medians into BENCHMARKS.md — between the markers
+# `<!-- bench/run.sh:begin -->` and `<!-- bench/run.sh:end -->` only, so the
+# sections written by other scripts or by hand stay.
 #
 # The server under test is pinned to one core, the load generator to the
 # other. Every scenario runs against both targets alternately (order swapped
 # each round), each run on a freshly started target.
 #
+# Every scenario runs over EIO3 and EIO4. After the rounds, the churn
+# scenario runs once per target and EIO (one long run, not a median: it is
+# about a curve over CHURN_CYCLES sockets, not a rate).
+#
 # Knobs (environment): ROUNDS=3 WARMUP=1 DURATION=5 IDLE_CONNS=18000
-# PING=5 (ping_interval_secs for the runs) SERVER_CPU=0 LOAD_CPU=1.
+# PING=5 (ping_interval_secs for the runs) SERVER_CPU=0 LOAD_CPU=1
+# CHURN_CYCLES=200000 CHURN_WORKERS=64 CHURN_RATE=1200 (cycles/s, steady, below
+# what either target sustains on the 2-core machine with the other core busy)
+# CHURN_MAX_SECS=600. With the defaults the whole run takes about 25 min there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,11 +29,20 @@ IDLE_CONNS=${IDLE_CONNS:-18000}
 PING=${PING:-5}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+CHURN_CYCLES=${CHURN_CYCLES:-200000}
+CHURN_WORKERS=${CHURN_WORKERS:-64}
+CHURN_RATE=${CHURN_RATE:-1200}
+CHURN_MAX_SECS=${CHURN_MAX_SECS:-600}
 BIN=$CARGO_TARGET_DIR/release
 
 cargo build --release --bins --examples --quiet
 source "$ROOT/bench/lib.sh"
 bench_setup ""
+
+# Extra config.js.toml lines for the next targets (the churn sets its grace),
+# and the bound on one loadgen run.
+EXTRA_TOML=""
+RUN_TIMEOUT=300
 
 # start_target ours|floor: sets PID and ADDR.
 start_target() {
@@ -40,6 +58,7 @@ ping_timeout_secs = $PING
 events_per_second = 0
 max_connections_per_ip = 1000000
 max_workspaces_per_ip_per_hour = 1000000
+$EXTRA_TOML
 TOML
   local bin=$BIN/webrtc-workspaces-server
   [ "$kind" = floor ] && bin=$BIN/examples/floor
@@ -60,7 +79,7 @@ run_one() {
   shift 3
   start_target "$target"
   local line
-  if line=$(timeout 300 taskset -c "$LOAD_CPU" "$BIN/examples/loadgen" --addr "$ADDR" \
+  if line=$(timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$BIN/examples/loadgen" --addr "$ADDR" \
       --server-pid "$PID" --label "$target" "$@" | tee /dev/stderr | tail -n 1); then
     if ! kill -0 "$PID" 2>/dev/null; then
       line=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["server_died"]=True; print(json.dumps(d))' "$line")
@@ -80,6 +99,7 @@ for round in $(seq "$ROUNDS"); do
   if [ $((round % 2)) = 1 ]; then order="ours floor"; else order="floor ours"; fi
   for t in $order; do run_one relay-neg-eio3 "$t" "$round" $RELAY --eio 3 --msg negotiation; done
   for t in $order; do run_one relay-neg-eio4 "$t" "$round" $RELAY --eio 4 --msg negotiation; done
+  for t in $order; do run_one relay-ice-eio3 "$t" "$round" $RELAY --eio 3 --msg icecandidate; done
   for t in $order; do run_one relay-ice-eio4 "$t" "$round" $RELAY --eio 4 --msg icecandidate; done
   if [ -z "$OPEN_RATE" ]; then
     # A third of the slower target's closed-loop throughput: below saturation for
@@ -96,11 +116,28 @@ PY
   fi
   for t in $order; do run_one relay-open-eio3 "$t" "$round" $RELAY --mode relay-open --eio 3 --rate "$OPEN_RATE"; done
   for t in $order; do run_one relay-open-eio4 "$t" "$round" $RELAY --mode relay-open --eio 4 --rate "$OPEN_RATE"; done
-  for t in $order; do run_one auth-eio4 "$t" "$round" --mode auth --eio 4 --workspaces 250 --attendees 4 --depth 4 $T; done
-  for t in $order; do run_one join-eio4 "$t" "$round" --mode join --eio 4 --attendees 4 --concurrency 32 $T; done
-  for t in $order; do run_one idle-eio4 "$t" "$round" --mode idle --eio 4 --conns "$IDLE_CONNS" --joined 0.5 --attendees 4 --concurrency 256; done
+  for eio in 3 4; do
+    for t in $order; do run_one auth-eio$eio "$t" "$round" --mode auth --eio $eio --workspaces 250 --attendees 4 --depth 4 $T; done
+    for t in $order; do run_one join-eio$eio "$t" "$round" --mode join --eio $eio --attendees 4 --concurrency 32 $T; done
+    for t in $order; do run_one idle-eio$eio "$t" "$round" --mode idle --eio $eio --conns "$IDLE_CONNS" --joined 0.5 --attendees 4 --concurrency 256; done
+  done
 done
 
-CMD="ROUNDS=$ROUNDS WARMUP=$WARMUP DURATION=$DURATION IDLE_CONNS=$IDLE_CONNS PING=$PING bash bench/run.sh"
-python3 "$ROOT/bench/report.py" "$RESULTS" "$CMD" "$OPEN_RATE" "$SERVER_CPU" "$LOAD_CPU" > "$ROOT/BENCHMARKS.md"
-echo "wrote BENCHMARKS.md from $RESULTS" >&2
+# Churn: a short grace and expiry, so that after the cycles the store must
+# empty within seconds; the load generator waits that long (--grace) before
+# it looks for ghosts.
+EXTRA_TOML="presence_grace_secs = 1
+workspace_expiry_secs = 1"
+RUN_TIMEOUT=$((CHURN_MAX_SECS + 120))
+for eio in 4 3; do
+  for t in ours floor; do
+    run_one churn-eio$eio "$t" 1 --mode churn --eio $eio --cycles "$CHURN_CYCLES" \
+      --concurrency "$CHURN_WORKERS" --rate "$CHURN_RATE" --max-secs "$CHURN_MAX_SECS" --grace 3
+  done
+done
+EXTRA_TOML=""
+
+CMD="ROUNDS=$ROUNDS WARMUP=$WARMUP DURATION=$DURATION IDLE_CONNS=$IDLE_CONNS PING=$PING CHURN_CYCLES=$CHURN_CYCLES CHURN_WORKERS=$CHURN_WORKERS CHURN_RATE=$CHURN_RATE bash bench/run.sh"
+python3 "$ROOT/bench/report.py" "$RESULTS" "$CMD" "$OPEN_RATE" "$SERVER_CPU" "$LOAD_CPU" "$SECONDS" > "$WORK/part.md"
+python3 "$ROOT/bench/splice.py" "$ROOT/BENCHMARKS.md" bench/run.sh < "$WORK/part.md"
+echo "wrote bench/run.sh's part of BENCHMARKS.md from $RESULTS" >&2

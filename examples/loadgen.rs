@@ -21,6 +21,12 @@
 //!   measured), then C sockets each keeping `--inflight` `create` events
 //!   outstanding: creates per second and the create → `created` latency
 //!   (`bench/store.sh` compares the memory and the file store with it).
+//! - `churn`: pairs of new sockets (one creates a workspace, one attends it)
+//!   exchange a `negotiation` each way and a `mic-toggle`, then go — one with
+//!   a clean Socket.IO disconnect, the other by dropping its TCP connection —
+//!   `--cycles` sockets in all; the server's RSS and open descriptors are
+//!   sampled along the way, and after the grace `/metrics` must show no
+//!   attendee, workspace or socket left (ghosts).
 //!
 //! Every loop is bounded in time (and the idle/join ones in count); only
 //! loopback targets are accepted. Output: a human summary, then one JSON line.
@@ -55,6 +61,7 @@ pub enum Mode {
     Join,
     Idle,
     Create,
+    Churn,
 }
 
 impl Mode {
@@ -66,6 +73,7 @@ impl Mode {
             Mode::Join => "join",
             Mode::Idle => "idle",
             Mode::Create => "create",
+            Mode::Churn => "churn",
         }
     }
 }
@@ -90,7 +98,8 @@ pub struct Opts {
     pub depth: usize,
     pub warmup: Duration,
     pub duration: Duration,
-    /// Offered rate for `relay-open`, msgs/s over all senders.
+    /// Offered rate for `relay-open`, msgs/s over all senders; for `churn`,
+    /// the most cycles per second (the workers wait for their pair's slot).
     pub rate: f64,
     /// Sockets for `idle` and the measured phase of `create`.
     pub conns: usize,
@@ -122,6 +131,15 @@ pub struct Opts {
     pub label: String,
     /// Tokio worker threads (0: as many as the CPU affinity allows).
     pub threads: usize,
+    /// `churn`: sockets to connect, join and disconnect in all.
+    pub cycles: u64,
+    /// `churn`: bound on the cycles' duration (the run stops early past it).
+    pub max_secs: Duration,
+    /// `churn`: RSS and descriptors are sampled every this many cycles (0: cycles / 20).
+    pub sample_every: u64,
+    /// `churn`: wait after the last cycle before looking for ghosts — at least
+    /// the server's `presence_grace_secs` + `workspace_expiry_secs`.
+    pub grace: Duration,
 }
 
 impl Default for Opts {
@@ -151,15 +169,20 @@ impl Default for Opts {
             creates_per_conn: 0,
             label: String::new(),
             threads: 0,
+            cycles: 200_000,
+            max_secs: Duration::from_secs(600),
+            sample_every: 0,
+            grace: Duration::from_secs(3),
         }
     }
 }
 
-pub const USAGE: &str = "usage: loadgen --addr 127.0.0.1:PORT --mode relay|relay-open|auth|join|idle|create \
+pub const USAGE: &str = "usage: loadgen --addr 127.0.0.1:PORT --mode relay|relay-open|auth|join|idle|create|churn \
 [--eio 3|4] [--workspaces W] [--attendees K] [--msg negotiation|icecandidate] [--depth D] \
 [--warmup S] [--duration S] [--rate MSGS_PER_S] [--conns C] [--joined FRACTION] [--hold S] \
 [--server-pid PID] [--src-addrs N] [--concurrency N] [--max-joins N] [--prefill N] \
-[--prefill-conns N] [--prefill-timeout S] [--inflight K] [--creates-per-conn N] [--label TEXT] [--threads N]";
+[--prefill-conns N] [--prefill-timeout S] [--inflight K] [--creates-per-conn N] [--label TEXT] [--threads N] \
+[--cycles N] [--max-secs S] [--sample-every N] [--grace S]";
 
 fn secs(v: &str) -> Result<Duration> {
     let s: f64 = v.parse().with_context(|| format!("not a number of seconds: {v}"))?;
@@ -196,6 +219,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Opts> {
                     "join" => Mode::Join,
                     "idle" => Mode::Idle,
                     "create" => Mode::Create,
+                    "churn" => Mode::Churn,
                     _ => bail!("--mode: unknown mode {v}"),
                 }
             }
@@ -233,6 +257,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Opts> {
             "--creates-per-conn" => o.creates_per_conn = num(&v)? as u64,
             "--label" => o.label = v,
             "--threads" => o.threads = num(&v)?,
+            "--cycles" => o.cycles = num(&v)? as u64,
+            "--max-secs" => o.max_secs = secs(&v)?,
+            "--sample-every" => o.sample_every = num(&v)? as u64,
+            "--grace" => o.grace = secs(&v)?,
             _ => bail!("unknown option {key}\n{USAGE}"),
         }
     }
@@ -278,6 +306,9 @@ impl Opts {
         // The server queues at most 256 events per socket (more get an alert).
         if self.inflight == 0 || self.inflight > 256 {
             bail!("--inflight must be 1..=256");
+        }
+        if self.cycles < 2 || self.cycles > 10_000_000 {
+            bail!("--cycles must be 2..=10000000");
         }
         Ok(())
     }
@@ -330,6 +361,14 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Open file descriptors of a process (entries of /proc/PID/fd).
+pub fn fd_count(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// Clock ticks (USER_HZ = 100) in microseconds.
+const US_PER_TICK: f64 = 10_000.0;
+
 /// CPU use of the load generator and the server over a window.
 struct CpuWindow {
     t: Instant,
@@ -350,15 +389,22 @@ impl CpuWindow {
 
     /// (load generator %, server %) of one core.
     fn finish(&self) -> (Option<f64>, Option<f64>) {
+        let (me, server, _) = self.finish_with_server_us();
+        (me, server)
+    }
+
+    /// As `finish`, plus the server's CPU time over the window in µs (from
+    /// the same reading, so that a per-message cost and the % agree).
+    fn finish_with_server_us(&self) -> (Option<f64>, Option<f64>, Option<f64>) {
         let secs = self.t.elapsed().as_secs_f64().max(1e-6);
-        let pct = |a: Option<u64>, b: Option<u64>| match (a, b) {
-            (Some(a), Some(b)) => Some((b.saturating_sub(a)) as f64 / 100.0 / secs * 100.0),
+        let ticks = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64),
             _ => None,
         };
-        (
-            pct(self.me, cpu_ticks(None)),
-            pct(self.server, self.pid.and_then(|p| cpu_ticks(Some(p)))),
-        )
+        let pct = |t: Option<f64>| t.map(|t| t / 100.0 / secs * 100.0);
+        let me = ticks(self.me, cpu_ticks(None));
+        let server = ticks(self.server, self.pid.and_then(|p| cpu_ticks(Some(p))));
+        (pct(me), pct(server), server.map(|t| t * US_PER_TICK))
     }
 }
 
@@ -557,6 +603,8 @@ struct Shared {
     errors: AtomicU64,
     hot: RwLock<Option<Arc<Hot>>>,
     hist: Mutex<Hist>,
+    /// Woken when the reader ends (the server closed, or the stream failed).
+    gone: tokio::sync::Notify,
 }
 
 pub struct Conn {
@@ -725,6 +773,23 @@ impl Conn {
     fn alive(&self) -> bool {
         !self.sh.closed.load(Relaxed)
     }
+
+    /// Leaves as socket.io-client's `disconnect()` does: a Socket.IO
+    /// disconnect packet, then a WebSocket close; returns once the server
+    /// has closed its side (bounded by `limit`).
+    async fn disconnect(self, limit: Duration) -> Result<()> {
+        let gone = self.sh.gone.notified();
+        self.send("41".into())?;
+        self.tx
+            .send(Message::Close(None))
+            .map_err(|_| anyhow!("connection closed"))?;
+        if self.alive() {
+            tokio::time::timeout(limit, gone)
+                .await
+                .map_err(|_| anyhow!("the server did not close within {limit:?} of a clean disconnect"))?;
+        }
+        Ok(())
+    }
 }
 
 async fn writer(
@@ -788,6 +853,7 @@ async fn reader(
         }
     }
     sh.closed.store(true, Relaxed);
+    sh.gone.notify_waiters();
 }
 
 /// Handles one Engine.IO frame; false when the connection is over.
@@ -1025,8 +1091,8 @@ async fn make_workspaces(o: &Opts, w: usize, k: usize, src: usize) -> Result<Vec
 }
 
 /// Sleeps through warmup and the measurement window; returns the CPU use
-/// over the window.
-async fn measure(run: &Run, o: &Opts) -> (Option<f64>, Option<f64>, f64) {
+/// over the window (loadgen %, server %, server µs) and its length in s.
+async fn measure(run: &Run, o: &Opts) -> (Option<f64>, Option<f64>, Option<f64>, f64) {
     let start = now_us() + o.warmup.as_micros() as u64;
     run.win_start.store(start, Relaxed);
     run.win_end.store(start + o.duration.as_micros() as u64, Relaxed);
@@ -1035,8 +1101,8 @@ async fn measure(run: &Run, o: &Opts) -> (Option<f64>, Option<f64>, f64) {
     let t = Instant::now();
     tokio::time::sleep(o.duration).await;
     let secs = t.elapsed().as_secs_f64();
-    let (me, server) = cpu.finish();
-    (me, server, secs)
+    let (me, server, server_us) = cpu.finish_with_server_us();
+    (me, server, server_us, secs)
 }
 
 /// Stops the senders and waits (bounded) for what is in flight.
@@ -1098,7 +1164,7 @@ async fn drive(
             }
         };
     }
-    let (me, server, secs) = measure(&run, o).await;
+    let (me, server, server_us, secs) = measure(&run, o).await;
     let lost = drain(&run).await;
     senders.abort_all();
     for m in flat {
@@ -1106,6 +1172,8 @@ async fn drive(
     }
     let hist = hist_of(flat);
     let delivered = run.delivered_win.load(Relaxed);
+    // Events the server handled in the window: one per `fanout` deliveries.
+    let msgs = delivered / fanout;
     let closed = flat.iter().filter(|m| !m.conn.alive()).count();
     Ok(json!({
         "senders": n,
@@ -1123,7 +1191,18 @@ async fn drive(
         "window_s": (secs * 1000.0).round() / 1000.0,
         "loadgen_cpu_pct": round1(me),
         "server_cpu_pct": round1(server),
+        "msgs_in_window": msgs,
+        "server_cpu_us_per_msg": per_unit(server_us, msgs),
     }))
+}
+
+/// Server CPU µs per unit of work (message, join), 2 decimals; null
+/// without a CPU reading or without work.
+fn per_unit(server_us: Option<f64>, n: u64) -> Value {
+    match server_us {
+        Some(us) if n > 0 => json!((us / n as f64 * 100.0).round() / 100.0),
+        _ => Value::Null,
+    }
 }
 
 async fn closed_sender(run: Arc<Run>, i: usize, tx: mpsc::UnboundedSender<Message>, tpl: Tpl) {
@@ -1299,7 +1378,12 @@ async fn run_auth(o: &Opts) -> Result<Value> {
             )));
         }
     }
-    let ring_r = drive(o, &flat, rings, 1, answers, None).await?;
+    let mut ring_r = drive(o, &flat, rings, 1, answers, None).await?;
+    // A round trip is two events for the server (`ring`, then `answer`).
+    let trips = ring_r["msgs_in_window"].as_u64().unwrap_or(0);
+    let per_trip = ring_r["server_cpu_us_per_msg"].as_f64();
+    ring_r["msgs_in_window"] = json!(trips * 2);
+    ring_r["server_cpu_us_per_msg"] = per_trip.map_or(Value::Null, |us| json!((us / 2.0 * 100.0).round() / 100.0));
     Ok(json!({"mic_toggle": mic_r, "ring_answer": ring_r}))
 }
 
@@ -1338,12 +1422,12 @@ async fn run_join(o: &Opts) -> Result<Value> {
     let t = Instant::now();
     while set.join_next().await.is_some() {}
     let secs = t.elapsed().as_secs_f64().max(1e-6);
-    let (me, server) = cpu_start
+    let (me, server, server_us) = cpu_start
         .lock()
         .unwrap()
         .as_ref()
-        .map(CpuWindow::finish)
-        .unwrap_or((None, None));
+        .map(CpuWindow::finish_with_server_us)
+        .unwrap_or((None, None, None));
     let h = hist.lock().unwrap().clone();
     let n = joins.load(Relaxed);
     Ok(json!({
@@ -1356,6 +1440,7 @@ async fn run_join(o: &Opts) -> Result<Value> {
         "attendees_per_workspace": k,
         "loadgen_cpu_pct": round1(me),
         "server_cpu_pct": round1(server),
+        "server_cpu_us_per_join": per_unit(server_us, h.count),
     }))
 }
 
@@ -1758,6 +1843,308 @@ async fn run_create(o: &Opts) -> Result<Value> {
     }))
 }
 
+// ---------------------------------------------------------------- churn
+
+/// The counters of a `churn` run, shared by its workers.
+struct ChurnRun {
+    pid: Option<u32>,
+    started: Instant,
+    pairs: u64,
+    /// Pairs that may still be started (the count bound).
+    pairs_left: AtomicU64,
+    /// Sockets through a whole cycle (connect, join, exchange, disconnect).
+    cycles: AtomicU64,
+    clean: AtomicU64,
+    dropped: AtomicU64,
+    errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+    sample_every: u64,
+    warmup_cycles: u64,
+    curve: Mutex<Vec<Value>>,
+    warm: Mutex<Option<Value>>,
+    /// The sample at half the cycles: a level that is still climbing after
+    /// the warm-up (a leak) and one that has settled (the allocator's high
+    /// water mark) differ in the second half.
+    half: Mutex<Option<Value>>,
+}
+
+impl ChurnRun {
+    /// Takes one pair from the budget: its number, or None when it is spent.
+    fn take_pair(&self) -> Option<u64> {
+        self.pairs_left
+            .fetch_update(Relaxed, Relaxed, |b| b.checked_sub(1))
+            .ok()
+    }
+
+    /// Counts a finished pair and samples the server when it crossed a
+    /// sampling point or the end of the warm-up.
+    fn pair_done(&self) {
+        let done = self.cycles.fetch_add(2, Relaxed) + 2;
+        let crossed = |every: u64| done / every > (done - 2) / every;
+        if crossed(self.sample_every) {
+            self.curve.lock().unwrap().push(self.sample(done));
+        }
+        let reached = |mark: u64| done >= mark && done - 2 < mark;
+        if reached(self.warmup_cycles) {
+            *self.warm.lock().unwrap() = Some(self.sample(done));
+        }
+        if reached(self.half_cycles()) {
+            *self.half.lock().unwrap() = Some(self.sample(done));
+        }
+    }
+
+    /// Half the cycles: a pair is two.
+    fn half_cycles(&self) -> u64 {
+        self.pairs.max(2)
+    }
+
+    fn sample(&self, cycles: u64) -> Value {
+        json!({
+            "cycles": cycles,
+            "t_s": (self.started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+            "rss_kib": self.pid.and_then(rss_kib),
+            "fds": self.pid.and_then(fd_count),
+        })
+    }
+
+    fn error(&self, e: String) {
+        self.errors.fetch_add(1, Relaxed);
+        self.first_error.lock().unwrap().get_or_insert(e);
+    }
+}
+
+/// The ≈3.5 KB SDP every churn negotiation carries (built once).
+fn churn_sdp() -> &'static str {
+    static SDP: OnceLock<String> = OnceLock::new();
+    SDP.get_or_init(|| sdp(3400))
+}
+
+/// One churn pair: the owner creates a workspace and a guest attends it; a
+/// `negotiation` each way and the guest's `mic-toggle`, each awaited by its
+/// receiver; then one of them drops its TCP connection and the other leaves
+/// cleanly (pair `n` even: the guest drops, odd: the owner).
+async fn churn_pair(o: &Opts, src: usize, n: u64, run: &ChurnRun) -> Result<()> {
+    let limit = Duration::from_secs(20);
+    let mut owner = Conn::connect(o, src).await?;
+    owner.emit(
+        "create",
+        &json!({"workspace": {"name": "churn", "pin": ""}, "attendee": {"name": "o"}, "nonce": 1}),
+    )?;
+    let c = owner.wait_for(&["created"], limit).await?;
+    let text = |v: &Value, what: &str| -> Result<String> {
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("reply without {what}"))
+    };
+    let ws = text(&c["workspace"]["id"], "workspace.id")?;
+    let (owner_id, owner_token) = (
+        text(&c["attendee"]["id"], "attendee.id")?,
+        text(&c["accessToken"], "accessToken")?,
+    );
+    let mut guest = Conn::connect(o, src).await?;
+    guest.emit(
+        "attend",
+        &json!({"workspace": {"token": text(&c["workspace"]["token"], "workspace.token")?, "pin": ""},
+                "attendee": {"name": "g"}, "nonce": 2}),
+    )?;
+    let g = guest.wait_for(&["attendance-granted"], limit).await?;
+    let (guest_id, guest_token) = (
+        text(&g["attendee"]["id"], "attendee.id")?,
+        text(&g["accessToken"], "accessToken")?,
+    );
+    let negotiation = |from: &str, token: &str, to: &str| {
+        json!({"workspace": {"id": ws}, "attendee": {"id": to}, "broadcaster": {"id": from},
+               "accessToken": token, "message": {"type": "offer", "data": {"type": "offer", "sdp": churn_sdp()}}})
+    };
+    owner.emit("negotiation", &negotiation(&owner_id, &owner_token, &guest_id))?;
+    guest.wait_for(&["negotiation"], limit).await?;
+    guest.emit("negotiation", &negotiation(&guest_id, &guest_token, &owner_id))?;
+    owner.wait_for(&["negotiation"], limit).await?;
+    guest.emit(
+        "mic-toggle",
+        &json!({"workspace": {"id": ws}, "attendee": {"id": guest_id}, "state": true, "accessToken": guest_token}),
+    )?;
+    owner.wait_for(&["mic-toggle"], limit).await?;
+    let (dropping, leaving) = if n.is_multiple_of(2) {
+        (guest, owner)
+    } else {
+        (owner, guest)
+    };
+    drop(dropping);
+    run.dropped.fetch_add(1, Relaxed);
+    leaving.disconnect(limit).await?;
+    run.clean.fetch_add(1, Relaxed);
+    Ok(())
+}
+
+/// The gauges of the server's `/metrics` that name what it still holds;
+/// None when the target serves no `/metrics` (the floor).
+#[derive(Debug, Default)]
+struct Held {
+    attendees: f64,
+    workspaces: f64,
+    sockets: f64,
+}
+
+async fn server_holds(addr: SocketAddr) -> Result<Option<Held>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut s = TcpStream::connect(addr).await?;
+        s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+            .await?;
+        let mut out = Vec::new();
+        s.take(16 << 20).read_to_end(&mut out).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&out).into_owned())
+    })
+    .await
+    .map_err(|_| anyhow!("/metrics: no answer within 5 s"))??;
+    if !body.starts_with("HTTP/1.1 200") {
+        return Ok(None);
+    }
+    let mut held = Held::default();
+    let mut seen = false;
+    for line in body.lines().filter(|l| l.starts_with("wrw_")) {
+        let (Some(name), Some(v)) = (line.split(['{', ' ']).next(), line.rsplit(' ').next()) else {
+            continue;
+        };
+        let v: f64 = v.parse().unwrap_or(0.0);
+        match name {
+            "wrw_attendees" => held.attendees += v,
+            "wrw_workspaces" => held.workspaces += v,
+            "wrw_sockets_connected" => held.sockets += v,
+            _ => continue,
+        }
+        seen = true;
+    }
+    Ok(seen.then_some(held))
+}
+
+/// `(final - warm) / warm` in %, one decimal.
+fn return_pct(warm: &Value, last: &Value) -> Value {
+    match (warm.as_f64(), last.as_f64()) {
+        (Some(w), Some(l)) if w > 0.0 => json!(((l - w) / w * 1000.0).round() / 10.0),
+        _ => Value::Null,
+    }
+}
+
+async fn run_churn(o: &Opts) -> Result<Value> {
+    let pairs = o.cycles.div_ceil(2);
+    let sample_every = if o.sample_every > 0 {
+        o.sample_every
+    } else {
+        (o.cycles / 20).max(2)
+    };
+    let run = Arc::new(ChurnRun {
+        pid: o.server_pid,
+        started: Instant::now(),
+        pairs,
+        pairs_left: AtomicU64::new(pairs),
+        cycles: AtomicU64::new(0),
+        clean: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+        sample_every,
+        // Warm-up: the first 10 % of the cycles (the allocator's arenas, the
+        // maps' capacity and the grace timers reach their steady state).
+        warmup_cycles: (o.cycles / 10).max(2),
+        curve: Mutex::new(Vec::new()),
+        warm: Mutex::new(None),
+        half: Mutex::new(None),
+    });
+    let start = run.sample(0);
+    let src = src_addrs_for(o, o.cycles.min(4_000_000) as usize);
+    let deadline = Instant::now() + o.max_secs;
+    // What the server holds at a time (attendees in their grace, workspaces
+    // waiting to expire) grows with the rate, and so does its RSS: a steady
+    // rate keeps the warm-up level and the final one comparable.
+    let pair_period = Duration::from_secs_f64(2.0 / o.rate);
+    let t0 = tokio::time::Instant::now();
+    let cpu = CpuWindow::start(o.server_pid);
+    let mut set = JoinSet::new();
+    for _ in 0..o.concurrency {
+        let (o, run) = (o.clone(), run.clone());
+        set.spawn(async move {
+            while Instant::now() < deadline {
+                let Some(n) = run.take_pair() else { break };
+                tokio::time::sleep_until(t0 + pair_period.mul_f64((pairs - n) as f64)).await;
+                let e = match tokio::time::timeout(Duration::from_secs(60), churn_pair(&o, src, n, &run)).await {
+                    Ok(Ok(())) => {
+                        run.pair_done();
+                        continue;
+                    }
+                    Ok(Err(e)) => format!("{e:#}"),
+                    Err(_) => "a churn pair took over 60 s".to_string(),
+                };
+                run.error(e);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+    let cycles_s = run.started.elapsed().as_secs_f64().max(1e-6);
+    let (me, server, server_us) = cpu.finish_with_server_us();
+    let done = run.cycles.load(Relaxed);
+
+    // After the grace every attendee has lapsed and every workspace expired:
+    // whatever the server still holds then is a ghost. Polled a while longer
+    // (bounded) so that a slow sweep is not taken for a ghost.
+    let settle_from = Instant::now();
+    tokio::time::sleep(o.grace).await;
+    let mut held = server_holds(o.addr).await?;
+    let settle_limit = Instant::now() + Duration::from_secs(10);
+    while let Some(h) = &held {
+        if h.attendees + h.workspaces + h.sockets == 0.0 || Instant::now() > settle_limit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        held = server_holds(o.addr).await?;
+    }
+    let settle_s = settle_from.elapsed().as_secs_f64();
+    let last = run.sample(done);
+    let warm = run.warm.lock().unwrap().clone().unwrap_or(Value::Null);
+    let half = run.half.lock().unwrap().clone().unwrap_or(Value::Null);
+    let ghosts = held
+        .as_ref()
+        .map_or(Value::Null, |h| json!((h.attendees + h.workspaces + h.sockets) as u64));
+    let field = |f: fn(&Held) -> f64| held.as_ref().map_or(Value::Null, |h| json!(f(h) as u64));
+    let curve = run.curve.lock().unwrap().clone();
+    let first_error = run.first_error.lock().unwrap().clone();
+    Ok(json!({
+        "cycles_target": o.cycles,
+        "cycles": done,
+        "completed": done >= o.cycles,
+        "clean_disconnects": run.clean.load(Relaxed),
+        "dropped_disconnects": run.dropped.load(Relaxed),
+        "errors": run.errors.load(Relaxed),
+        "first_error": first_error,
+        "workers": o.concurrency,
+        "cycles_s": (cycles_s * 100.0).round() / 100.0,
+        "cycles_per_s": (done as f64 / cycles_s).round(),
+        "max_cycles_per_s": o.rate,
+        "warmup_cycles": run.warmup_cycles,
+        "sample_every": sample_every,
+        "start": start,
+        "warm": warm,
+        "curve": curve,
+        "final": last,
+        "rss_return_pct": return_pct(&warm["rss_kib"], &last["rss_kib"]),
+        "fd_return_pct": return_pct(&warm["fds"], &last["fds"]),
+        "half": half,
+        "rss_second_half_pct": return_pct(&half["rss_kib"], &last["rss_kib"]),
+        "grace_s": o.grace.as_secs_f64(),
+        "settle_s": (settle_s * 100.0).round() / 100.0,
+        "ghosts_checked": held.is_some(),
+        "ghosts": ghosts,
+        "ghost_attendees": field(|h| h.attendees),
+        "ghost_workspaces": field(|h| h.workspaces),
+        "ghost_sockets": field(|h| h.sockets),
+        "loadgen_cpu_pct": round1(me),
+        "server_cpu_pct": round1(server),
+        "server_cpu_us_per_cycle": per_unit(server_us, done),
+    }))
+}
+
 /// Runs one mode and returns its JSON report.
 pub async fn run(o: &Opts) -> Result<Value> {
     o.validate()?;
@@ -1771,6 +2158,7 @@ pub async fn run(o: &Opts) -> Result<Value> {
         Mode::Join => run_join(o).await?,
         Mode::Idle => run_idle(o).await?,
         Mode::Create => run_create(o).await?,
+        Mode::Churn => run_churn(o).await?,
     };
     let mut out = json!({
         "mode": o.mode.name(),
@@ -1861,6 +2249,30 @@ errors {}{}; CPU loadgen {}%, server {}%",
             r["rss_after_kib"],
             r["rss_bytes_per_conn"]
         ),
+        Some("churn") => format!(
+            "{head}: {} of {} cycles in {} s ({} /s, at most {}; {} clean, {} dropped), errors {}{}; \
+server RSS warm {} → final {} KiB ({} %), fds {} → {} ({} %); ghosts {} after {} s",
+            r["cycles"],
+            r["cycles_target"],
+            r["cycles_s"],
+            r["cycles_per_s"],
+            r["max_cycles_per_s"],
+            r["clean_disconnects"],
+            r["dropped_disconnects"],
+            r["errors"],
+            r["first_error"]
+                .as_str()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default(),
+            r["warm"]["rss_kib"],
+            r["final"]["rss_kib"],
+            r["rss_return_pct"],
+            r["warm"]["fds"],
+            r["final"]["fds"],
+            r["fd_return_pct"],
+            r["ghosts"],
+            r["settle_s"]
+        ),
         _ => head,
     }
 }
@@ -1889,6 +2301,11 @@ fn main() {
         + opts.duration * 3
         + opts.hold.unwrap_or_default()
         + opts.prefill_timeout
+        + if opts.mode == Mode::Churn {
+            opts.max_secs + opts.grace + Duration::from_secs(60)
+        } else {
+            Duration::ZERO
+        }
         + Duration::from_secs(600);
     match rt.block_on(async { tokio::time::timeout(limit, run(&opts)).await }) {
         Ok(Ok(report)) => {

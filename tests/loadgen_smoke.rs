@@ -27,12 +27,15 @@ impl Drop for Server {
     }
 }
 
-fn start_server() -> Server {
+/// Starts the server with the smoke test's config plus `extra` (TOML lines).
+fn start_server(extra: &str) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         dir.path().join("config.js.toml"),
-        "host = \"127.0.0.1\"\nmax_capacity_of_workspace = 4\nping_interval_secs = 1\nping_timeout_secs = 1\n\
-         events_per_second = 0\nmax_connections_per_ip = 1000000\nmax_workspaces_per_ip_per_hour = 1000000\n",
+        format!(
+            "host = \"127.0.0.1\"\nmax_capacity_of_workspace = 4\nping_interval_secs = 1\nping_timeout_secs = 1\n\
+             events_per_second = 0\nmax_connections_per_ip = 1000000\nmax_workspaces_per_ip_per_hour = 1000000\n{extra}"
+        ),
     )
     .expect("config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_webrtc-workspaces-server"))
@@ -110,11 +113,15 @@ fn assert_clean(what: &str, r: &Value) {
         "{what}: no latency samples: {r}"
     );
     assert!(r["latency"]["p99_ms"].as_f64().unwrap() > 0.0, "{what}: no p99: {r}");
+    assert!(
+        r["server_cpu_us_per_msg"].is_number(),
+        "{what}: no CPU per message: {r}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_mode_runs_against_the_server_without_losses() {
-    let server = start_server();
+    let server = start_server("");
     let (addr, pid) = (server.addr, server.child.id());
     use loadgen::{Mode, Msg};
 
@@ -148,6 +155,7 @@ async fn every_mode_runs_against_the_server_without_losses() {
 
     let r = run(opts(addr, pid, Mode::Join, 4)).await;
     assert_eq!(r["errors"], 0, "join errors: {r}");
+    assert!(r["server_cpu_us_per_join"].is_number(), "no CPU per join: {r}");
     assert!(r["joins_per_s"].as_f64().unwrap() > 0.0, "{r}");
     assert!(r["latency"]["p99_ms"].as_f64().unwrap() > 0.0, "{r}");
 
@@ -173,5 +181,45 @@ async fn every_mode_runs_against_the_server_without_losses() {
         assert_eq!(r["pinged"], 24, "idle EIO={eio}: heartbeats missing: {r}");
         assert!(r["rss_after_kib"].as_u64().unwrap() > 0, "{r}");
         assert!(r["hold_s"].as_f64().unwrap() >= 2.0, "{r}");
+    }
+}
+
+/// Churn on a server of its own (its store must hold nothing else): after the
+/// grace, no attendee, workspace or socket is left, and the curve is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_leaves_no_ghost() {
+    let server = start_server("presence_grace_secs = 1\nworkspace_expiry_secs = 1\n");
+    let (addr, pid) = (server.addr, server.child.id());
+    for eio in [3, 4] {
+        let r = run(loadgen::Opts {
+            cycles: 300,
+            sample_every: 50,
+            grace: Duration::from_secs(2),
+            max_secs: Duration::from_secs(20),
+            ..opts(addr, pid, loadgen::Mode::Churn, eio)
+        })
+        .await;
+        let what = format!("churn EIO={eio}");
+        assert_eq!(r["cycles"], 300, "{what}: {r}");
+        assert_eq!(r["errors"], 0, "{what}: {r}");
+        assert_eq!(r["clean_disconnects"], 150, "{what}: {r}");
+        assert_eq!(r["dropped_disconnects"], 150, "{what}: {r}");
+        assert_eq!(r["ghosts_checked"], true, "{what}: {r}");
+        assert_eq!(r["ghosts"], 0, "{what}: ghosts left: {r}");
+        assert_eq!(r["curve"].as_array().map(Vec::len), Some(6), "{what}: {r}");
+        for point in r["curve"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain([&r["warm"], &r["half"], &r["final"]])
+        {
+            assert!(point["rss_kib"].as_u64().unwrap() > 0, "{what}: {point}");
+            assert!(point["fds"].as_u64().unwrap() > 0, "{what}: {point}");
+        }
+        assert_eq!(r["warm"]["cycles"], 30, "{what}: {r}");
+        assert!(r["rss_return_pct"].is_number(), "{what}: {r}");
+        assert!(r["fd_return_pct"].is_number(), "{what}: {r}");
+        assert_eq!(r["half"]["cycles"], 150, "{what}: {r}");
+        assert!(r["rss_second_half_pct"].is_number(), "{what}: {r}");
     }
 }
