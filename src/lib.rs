@@ -309,7 +309,9 @@ where
     let connections = Connections::default();
     let stalled = app.settings.stalled_socket_timeout;
     if !stalled.is_zero() {
-        background.push(tokio::spawn(connections.clone().cut_stalled(stalled)));
+        // Not in `background`: the drain's `io.close()` waits for every socket,
+        // a stalled one too, so this must keep cutting until the listeners are gone.
+        tokio::spawn(connections.clone().cut_stalled(stalled));
     }
     let mut tasks = vec![match &tls {
         Some(tls) => {

@@ -28,25 +28,30 @@ function stopReading(socket) {
 const warnings = (srv) => srv.stderr().split('\n').filter((l) => l.trim())
   .map((l) => JSON.parse(l)).filter((l) => l.level === 'WARN');
 
+// A workspace: the owner, the attendee that will stop reading, a bystander.
+async function workspace(variant) {
+  const srv = await T.start({
+    config: { stalled_socket_timeout_ms: STALL_MS, events_per_second: 0, log_format: 'json' },
+    rustLog: 'warn',
+  });
+  const owner = await T.conn(srv, variant, 'owner');
+  const w = await L.create(owner, { name: 'slow' });
+  const stalled = await T.conn(srv, variant, 'stalled', { reconnection: true });
+  const s = await L.attendOk(stalled, w.workspace.token, '', 'stalled');
+  const bystander = await T.conn(srv, variant, 'bystander');
+  const b = await L.attendOk(bystander, w.workspace.token, '', 'bystander');
+  L.drain(owner, stalled, bystander);
+  const negotiation = (to, i) => owner.emit('negotiation', {
+    workspace: { id: w.workspace.id }, attendee: { id: to.attendee.id }, broadcaster: { id: w.attendee.id },
+    accessToken: w.accessToken, message: { i, sdp: SDP },
+  });
+  return { srv, owner, w, stalled, s, bystander, b, negotiation };
+}
+
 describe('a client that stops reading', () => {
   for (const variant of [L.V4_WS, L.V2_WS]) {
     it(`${variant.client}/websocket: is disconnected after the setting; drops counted and logged a few times; the bystander gets all`, async (t) => {
-      const srv = await T.start({
-        config: { stalled_socket_timeout_ms: STALL_MS, events_per_second: 0, log_format: 'json' },
-        rustLog: 'warn',
-      });
-      const owner = await T.conn(srv, variant, 'owner');
-      const w = await L.create(owner, { name: 'slow' });
-      const stalled = await T.conn(srv, variant, 'stalled', { reconnection: true });
-      const s = await L.attendOk(stalled, w.workspace.token, '', 'stalled');
-      const bystander = await T.conn(srv, variant, 'bystander');
-      const b = await L.attendOk(bystander, w.workspace.token, '', 'bystander');
-      L.drain(owner, stalled, bystander);
-      const negotiation = (to, i) => owner.emit('negotiation', {
-        workspace: { id: w.workspace.id }, attendee: { id: to.attendee.id }, broadcaster: { id: w.attendee.id },
-        accessToken: w.accessToken, message: { i, sdp: SDP },
-      });
-
+      const { srv, w, stalled, s, bystander, b, negotiation } = await workspace(variant);
       const resume = stopReading(stalled);
       const stoppedAt = Date.now();
       let sentToStalled = 0;
@@ -93,4 +98,16 @@ describe('a client that stops reading', () => {
       assert.equal((await L.waitFor(bystander, 'negotiation', { timeout: 10000 })).message.i, toBystander);
     });
   }
+
+  it('does not hold up the shutdown (SIGTERM exits 0, within shutdown_timeout_secs)', async () => {
+    const { srv, owner, stalled, s, negotiation } = await workspace(L.V4_WS);
+    stopReading(stalled);
+    stalled.__allowDisconnect = true;
+    // Enough to fill the kernel's buffers and the server's queue for it.
+    for (let i = 0; i < 3000; i++) negotiation(s, i);
+    await L.ask(owner, 'iceservers', {});
+    // Engine.IO's close waits for the blocked writer: without the cut this
+    // times out (exit 1 after 10 s).
+    await L.terminate(srv, 9000);
+  });
 });
