@@ -9,6 +9,7 @@ pub mod limits;
 pub mod model;
 pub mod ops;
 pub mod settings;
+pub mod severable;
 pub mod signaling;
 pub mod store;
 pub mod tls;
@@ -27,6 +28,7 @@ use tokio::task::JoinHandle;
 use app::App;
 use cluster::{Cluster, ClusterDriver, RedisStore};
 use settings::{MetricsEndpoint, Settings};
+use severable::Connections;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use store::{FileStore, MemoryStore, Store};
 use tls::{CertFiles, Tls};
@@ -153,13 +155,16 @@ fn spawn_http(
     listener: TcpListener,
     router: axum::Router,
     stop: &watch::Sender<bool>,
+    connections: &Connections,
 ) -> JoinHandle<std::io::Result<()>> {
     let mut stopped = stop.subscribe();
+    let listener = severable::Listener {
+        tcp: listener,
+        connections: connections.clone(),
+    };
     tokio::spawn(async move {
-        // Signaling messages are small and latency-bound: no Nagle delay.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        // Through `tap_io` (which does nothing) axum gives the handlers the peer's address.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -173,6 +178,7 @@ fn spawn_https(
     router: axum::Router,
     stop: &watch::Sender<bool>,
     tls: &Tls,
+    connections: &Connections,
 ) -> JoinHandle<std::io::Result<()>> {
     let handle = axum_server::Handle::new();
     let mut stopped = stop.subscribe();
@@ -182,9 +188,9 @@ fn spawn_https(
         on_stop.graceful_shutdown(None);
     });
     let config = tls.config();
+    let first = severable::Acceptor(connections.clone());
     tokio::spawn(async move {
-        let acceptor =
-            axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(axum_server::accept::NoDelayAcceptor);
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(first);
         axum_server::from_tcp(listener.into_std()?)
             .acceptor(acceptor)
             .handle(handle)
@@ -300,15 +306,27 @@ where
     let (stop, _) = watch::channel(false);
     let router = http::router(app.clone(), layer);
     let mut background = vec![presence];
+    let connections = Connections::default();
+    let stalled = app.settings.stalled_socket_timeout;
+    if !stalled.is_zero() {
+        // Not in `background`: the drain's `io.close()` waits for every socket,
+        // a stalled one too, so this must keep cutting until the listeners are gone.
+        tokio::spawn(connections.clone().cut_stalled(stalled));
+    }
     let mut tasks = vec![match &tls {
         Some(tls) => {
             background.push(tokio::spawn(tls.clone().watch(app.settings.tls_reload_check)));
-            spawn_https(listener, router, &stop, tls)
+            spawn_https(listener, router, &stop, tls, &connections)
         }
-        None => spawn_http(listener, router, &stop),
+        None => spawn_http(listener, router, &stop, &connections),
     }];
     let metrics_addr = metrics_listener.map(|(listener, addr)| {
-        tasks.push(spawn_http(listener, http::metrics_router(app.clone()), &stop));
+        tasks.push(spawn_http(
+            listener,
+            http::metrics_router(app.clone()),
+            &stop,
+            &connections,
+        ));
         addr
     });
     Server {

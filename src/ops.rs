@@ -27,6 +27,7 @@ pub fn recorder() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics will miss counters");
         }
+        crate::signaling::stall::register_metrics();
         handle
     })
 }

@@ -83,6 +83,8 @@ file_keys! {
         "ping_interval_secs" => ping_interval: Duration = 25, IntSecs<1, 3600>;
         /// Engine.IO ping timeout.
         "ping_timeout_secs" => ping_timeout: Duration = 12, IntSecs<1, 3600>;
+        /// A connection whose client has read nothing of what it was sent for this long is closed (0: never).
+        "stalled_socket_timeout_ms" => stalled_socket_timeout: Duration = 5000, IntMillis<0, 600_000>;
         /// Directory of the static files served at `/`.
         "public_dir" => public_dir: PathBuf = "public", FilePath;
         /// Static STUN/TURN URLs; the fallback when Twilio fails (Google's public STUN servers).

@@ -71,9 +71,7 @@ impl<A: Adapter> Hub for SocketIo<A> {
         let Some(root) = root(self) else {
             return;
         };
-        if let Err(e) = root.to(room).emit(event, &data).await {
-            tracing::warn!(event, error = %e, "broadcast failed");
-        }
+        super::send(|| root.clone().to(room.clone()), event, &data).await;
     }
 
     async fn close(&self) {

@@ -14,6 +14,7 @@ mod payload;
 mod relay;
 mod rooms;
 mod session;
+pub mod stall;
 mod workspace;
 
 use serde::Serialize;
@@ -32,10 +33,12 @@ use session::Session;
 use crate::app::App;
 use crate::model::{AttendeeId, WorkspaceId};
 
-/// Emits to a set of sockets; a failure is logged, never the sender's problem.
-async fn send<A: Adapter, T: ?Sized + Serialize>(to: BroadcastOperators<A>, event: &str, data: &T) {
-    if let Err(e) = to.emit(event, data).await {
-        tracing::warn!(event, error = %e, "broadcast failed");
+/// Emits to the sockets `to` builds; a failure is counted and logged
+/// (`stall`), never the sender's problem. `to` is built again only after a
+/// failure, to find the sockets that failed.
+async fn send<A: Adapter, T: ?Sized + Serialize>(to: impl Fn() -> BroadcastOperators<A>, event: &str, data: &T) {
+    if let Err(e) = to().emit(event, data).await {
+        stall::broadcast_failed(to, event, e);
     }
 }
 
@@ -57,23 +60,23 @@ impl<A: Adapter> Ctx<'_, A> {
     /// To the sender only.
     fn reply<T: ?Sized + Serialize>(&self, event: &str, data: &T) {
         if let Err(e) = self.socket.emit(event, data) {
-            tracing::debug!(sid = %self.socket.id, event, error = %e, "reply not sent");
+            stall::reply_failed(self.socket, event, &e);
         }
     }
 
     /// To every socket in the workspace's room except the sender.
     async fn to_room<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        send(self.socket.to(rooms::workspace_room(workspace)), event, data).await;
+        send(|| self.socket.to(rooms::workspace_room(workspace)), event, data).await;
     }
 
     /// To every socket in the workspace's room, the sender included.
     async fn to_room_and_sender<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        send(self.socket.within(rooms::workspace_room(workspace)), event, data).await;
+        send(|| self.socket.within(rooms::workspace_room(workspace)), event, data).await;
     }
 
     /// To the sockets of one attendee.
     async fn to_attendee<T: ?Sized + Serialize>(&self, attendee: &AttendeeId, event: &str, data: &T) {
-        send(self.socket.within(rooms::attendee_room(attendee)), event, data).await;
+        send(|| self.socket.within(rooms::attendee_room(attendee)), event, data).await;
     }
 
     /// Makes every socket of `attendee` leave the workspace's rooms.
