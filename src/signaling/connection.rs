@@ -10,8 +10,8 @@
 //!
 //! A signaling server is mostly idle sockets, so an idle socket holds no task
 //! and no timer: the drain task is spawned when an event arrives and ends when
-//! the queue is empty, handing the session back to the inbox
-//! (bench/idle-memory.md measures what that saves).
+//! the queue has stayed empty for [`LINGER`], handing the session back to the
+//! inbox (bench/idle-memory.md measures what that saves).
 
 use std::collections::VecDeque;
 use std::fmt::Display;
@@ -19,6 +19,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use serde_json::Value;
@@ -26,6 +27,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Event, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, DisconnectHandler, FromMessageParts, MessageHandler, Value as CoreValue};
 use socketioxide::socket::{DisconnectReason, Socket};
+use tokio::sync::Notify;
 
 use super::alerts::Alert;
 use super::grace;
@@ -36,6 +38,12 @@ use crate::limits;
 
 /// How many events one socket may have waiting before it is told to slow down.
 const QUEUE_DEPTH: usize = 256;
+
+/// How long a drain task waits for the socket's next event before it ends.
+/// A call's negotiation arrives in bursts; a task spawned per event cost
+/// relays a fifth of their throughput (bench/idle-memory.md), and a socket
+/// quiet for this long is idle.
+const LINGER: Duration = Duration::from_secs(2);
 
 enum Incoming {
     Event(String, Result<Value, String>),
@@ -152,6 +160,8 @@ impl<A: Adapter> DisconnectHandler<A, Depart> for Depart {
 struct Inbox {
     app: Arc<App>,
     state: Mutex<InboxState>,
+    /// Wakes a lingering drain task.
+    more: Notify,
 }
 
 struct InboxState {
@@ -172,6 +182,7 @@ impl Inbox {
                 session: Some(session),
                 open: false,
             }),
+            more: Notify::new(),
         }
     }
 
@@ -202,42 +213,57 @@ impl Inbox {
             }
             st.queue.push_back(incoming);
             if st.open {
-                st.session.take()
+                st.session.take().ok_or(())
             } else {
-                None
+                Err(())
             }
         };
-        if let Some(session) = start {
-            tokio::spawn(drain(self.clone(), socket, session));
+        match start {
+            Ok(session) => drop(tokio::spawn(drain(self.clone(), socket, session))),
+            // A drain task runs (or the socket is not open yet): wake it if it lingers.
+            Err(()) => self.more.notify_one(),
         }
         true
     }
 
-    /// The next thing to handle; `None` hands the session back (the queue is
-    /// empty, and its memory freed, until the next event starts a new task).
-    fn next(&self, session: &mut Option<Session>) -> Option<Incoming> {
+    fn pop(&self) -> Option<Incoming> {
+        self.state.lock().unwrap().queue.pop_front()
+    }
+
+    /// Hands the session back and frees the queue's memory, unless an event
+    /// came in meanwhile: then the session is returned, to keep draining.
+    fn park(&self, session: Session) -> Option<Session> {
         let mut st = self.state.lock().unwrap();
-        let next = st.queue.pop_front();
-        if next.is_none() {
-            st.queue = VecDeque::new();
-            st.session = session.take();
+        if !st.queue.is_empty() {
+            return Some(session);
         }
-        next
+        st.queue = VecDeque::new();
+        st.session = Some(session);
+        None
     }
 }
 
-/// Handles the socket's queued events in order, until the queue is empty or
-/// the socket has gone.
-async fn drain<A: Adapter>(inbox: Arc<Inbox>, socket: SocketRef<A>, session: Session) {
+/// Handles the socket's queued events in order, until the queue has stayed
+/// empty for [`LINGER`] or the socket has gone.
+async fn drain<A: Adapter>(inbox: Arc<Inbox>, socket: SocketRef<A>, mut session: Session) {
     let app = inbox.app.clone();
-    let mut held = Some(session);
-    while let Some(incoming) = inbox.next(&mut held) {
-        let session = held.as_mut().expect("the drain task holds the session");
+    loop {
+        let Some(incoming) = inbox.pop() else {
+            if tokio::time::timeout(LINGER, inbox.more.notified()).await.is_ok() {
+                continue;
+            }
+            match inbox.park(session) {
+                None => return,
+                Some(kept) => {
+                    session = kept;
+                    continue;
+                }
+            }
+        };
         match incoming {
-            Incoming::Event(name, data) => handle(&app, &socket, session, name, data).await,
+            Incoming::Event(name, data) => handle(&app, &socket, &mut session, name, data).await,
             Incoming::Disconnected => {
                 tracing::debug!(sid = %socket.id, "socket gone");
-                let session = held.take().expect("the drain task holds the session");
                 grace::disconnected(&app, socket.id, session);
                 return;
             }
