@@ -25,6 +25,9 @@ use crate::settings::{CorsOrigins, MetricsEndpoint};
 use crate::VERSION;
 
 mod demo;
+mod owned_head;
+
+pub use owned_head::owned_head;
 
 /// `/metrics` alone, for `metrics_address` = a listener of its own.
 pub fn metrics_router(app: Arc<App>) -> Router {

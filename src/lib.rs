@@ -199,6 +199,9 @@ fn spawn_https(
     })
 }
 
+/// See the `ws_read_buffer_size` call in `serve`.
+const WS_READ_BUFFER_BYTES: usize = 1024;
+
 /// Opens the store (in cluster mode: connects to Redis), binds the
 /// listeners, registers the Socket.IO namespace and starts serving.
 pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
@@ -241,7 +244,19 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         .ping_timeout(settings.ping_timeout)
         .max_payload(max_payload)
         .ws_max_message_size(max_payload as usize)
-        .ws_max_frame_size(max_payload as usize);
+        .ws_max_frame_size(max_payload as usize)
+        // The WebSocket read buffer every socket holds from its first byte on
+        // (tungstenite's `in_buffer`, `BytesMut::with_capacity`). At the
+        // default 4096 it is 3.3 KB of an idle socket's heap; an idle socket
+        // only ever reads pings and small events, and a larger frame (a 3.6 KB
+        // SDP) grows the buffer of that one socket to fit, so 1024 costs idle
+        // sockets little and busy ones one extra read per large frame
+        // (bench/idle-memory.md).
+        .ws_read_buffer_size(WS_READ_BUFFER_BYTES);
+    // `max_buffer_size` (the per-socket outgoing packet queue) stays at its
+    // default of 128 on purpose: tokio allocates the queue's first block of 32
+    // slots (4.3 KB) whatever the bound, so a smaller bound saves nothing at
+    // idle and only drops more messages to a briefly slow client.
     let listening = Listening {
         listener,
         addr,
@@ -304,6 +319,10 @@ where
         tls,
     } = listening;
     let (stop, _) = watch::channel(false);
+    // Outside the Socket.IO layer, so the head it keeps per socket is an owned copy.
+    let layer = tower::ServiceBuilder::new()
+        .map_request(http::owned_head as fn(axum::extract::Request) -> axum::extract::Request)
+        .layer(layer);
     let router = http::router(app.clone(), layer);
     let mut background = vec![presence];
     let connections = Connections::default();

@@ -1,27 +1,32 @@
 //! A socket's life on the server: admitted (or refused) at connect, its
-//! events queued in arrival order and handled one at a time by its own loop,
-//! and its departure handed to presence.
+//! events queued in arrival order and handled one at a time, and its
+//! departure handed to presence.
 //!
 //! socketioxide runs every async handler in a task of its own, so two events
 //! of one socket could be handled out of order — and WebRTC signaling is
 //! order-sensitive (an ICE candidate must not overtake its offer). So the only
-//! message handler is a synchronous one that queues `(event, payload)` on the
-//! socket's loop.
+//! message handler is a synchronous one that queues `(event, payload)` in the
+//! socket's [`Inbox`]; one drain task at a time handles what is queued.
+//!
+//! A signaling server is mostly idle sockets, so an idle socket holds no task
+//! and no timer: the drain task is spawned when an event arrives and ends when
+//! the queue has stayed empty for [`LINGER`], handing the session back to the
+//! inbox (bench/idle-memory.md measures what that saves).
 
+use std::collections::VecDeque;
 use std::fmt::Display;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
-use dashmap::DashMap;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
-use socketioxide::handler::{ConnectHandler, MessageHandler, Value as CoreValue};
-use socketioxide::socket::{Sid, Socket};
-use tokio::sync::{mpsc, oneshot};
+use socketioxide::handler::{ConnectHandler, DisconnectHandler, MessageHandler, Value as CoreValue};
+use socketioxide::socket::{DisconnectReason, Socket};
+use tokio::sync::Notify;
 
 use super::alerts::Alert;
 use super::grace;
@@ -34,6 +39,12 @@ use crate::limits;
 /// How many events one socket may have waiting before it is told to slow down.
 const QUEUE_DEPTH: usize = 256;
 
+/// How long a drain task waits for the socket's next event before it ends.
+/// A call's negotiation arrives in bursts; a task spawned per event cost
+/// relays a fifth of their throughput (bench/idle-memory.md), and a socket
+/// quiet for this long is idle.
+const LINGER: Duration = Duration::from_secs(2);
+
 enum Incoming {
     Event(String, Result<payload::Payload, String>),
     Disconnected,
@@ -43,10 +54,7 @@ enum Incoming {
 /// builds the `SocketIo` (and so picks the adapter) registers it with
 /// `io.ns("/", namespace(app))` before the server starts serving.
 pub fn namespace(app: Arc<App>) -> Connect {
-    Connect {
-        app,
-        connecting: Arc::new(DashMap::new()),
-    }
+    Connect { app }
 }
 
 /// The namespace's connect handler. Its work runs in the middleware step,
@@ -56,49 +64,33 @@ pub fn namespace(app: Arc<App>) -> Connect {
 /// an event that arrives before the handlers are registered is lost.
 ///
 /// The socket only counts as connected (emits succeed) once socketioxide has
-/// sent the connect reply, after the middleware; `call` runs then and
-/// releases the socket's event loop, which holds queued events until it does.
+/// sent the connect reply, after the middleware; `call` runs then (at once,
+/// in the same step) and opens the socket's inbox, which holds events that
+/// came before it. The inbox travels from the middleware to `call` in the
+/// socket's extensions, so a socket whose connect reply never went out takes
+/// it along when it is dropped — no table to clean up, no timer.
 #[derive(Clone)]
 pub struct Connect {
     app: Arc<App>,
-    connecting: Arc<DashMap<Sid, oneshot::Sender<()>>>,
 }
-
-/// How long a socket's event loop waits for the connect to complete.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 type MiddlewareFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Box<dyn Display + Send>>> + Send + 'a>>;
 
 impl<A: Adapter> ConnectHandler<A, Connect> for Connect {
     fn call(&self, socket: Arc<Socket<A>>, _: Option<CoreValue>) {
-        if let Some((_, connected)) = self.connecting.remove(&socket.id) {
-            let _ = connected.send(());
+        if let Some(inbox) = socket.extensions.remove::<Arc<Inbox>>() {
+            inbox.open(SocketRef::from(socket));
         }
     }
 
     fn call_middleware<'a>(&'a self, socket: Arc<Socket<A>>, _: &'a Option<CoreValue>) -> MiddlewareFuture<'a> {
-        let (connected, ready) = oneshot::channel();
-        let accepted = on_connect(SocketRef::from(socket.clone()), self.app.clone(), ready);
-        if accepted.is_ok() {
-            self.connecting.insert(socket.id, connected);
-            let connecting = self.connecting.clone();
-            let sid = socket.id;
-            // If the connect reply never goes out, `call` never runs: forget the socket.
-            tokio::spawn(async move {
-                tokio::time::sleep(CONNECT_TIMEOUT).await;
-                connecting.remove(&sid);
-            });
-        }
+        let accepted = on_connect(SocketRef::from(socket), self.app.clone());
         Box::pin(std::future::ready(accepted))
     }
 }
 
 /// Sets the socket up, or refuses it (the client gets a connect error).
-fn on_connect<A: Adapter>(
-    socket: SocketRef<A>,
-    app: Arc<App>,
-    ready: oneshot::Receiver<()>,
-) -> Result<(), Box<dyn Display + Send>> {
+fn on_connect<A: Adapter>(socket: SocketRef<A>, app: Arc<App>) -> Result<(), Box<dyn Display + Send>> {
     let ip = peer_ip(&socket, &app);
     tracing::debug!(sid = %socket.id, %ip, protocol = ?socket.protocol(), transport = ?socket.transport_type(), "connected");
     let Some(slot) = app.limits.connect(ip) else {
@@ -107,19 +99,10 @@ fn on_connect<A: Adapter>(
         return Err(Box::new(limits::TOO_MANY_CONNECTIONS));
     };
     let session = Session::new(ip, slot, &app.settings.limits);
-    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-    socket.on_fallback(Enqueue(tx.clone()));
-    socket.on_disconnect(move || {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(Incoming::Disconnected).await;
-        }
-    });
-    tokio::spawn(async move {
-        if ready.await.is_ok() {
-            event_loop(socket, app, session, rx).await;
-        }
-    });
+    let inbox = Arc::new(Inbox::new(app, session));
+    socket.on_fallback(Enqueue(inbox.clone()));
+    socket.on_disconnect(Depart(inbox.clone()));
+    socket.extensions.insert(inbox);
     Ok(())
 }
 
@@ -137,7 +120,7 @@ fn peer_ip<A: Adapter>(socket: &SocketRef<A>, app: &App) -> IpAddr {
 
 /// The socket's only message handler. socketioxide calls it synchronously, in
 /// arrival order, for every event; it only decodes and queues.
-struct Enqueue(mpsc::Sender<Incoming>);
+struct Enqueue(Arc<Inbox>);
 
 impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
     fn call(&self, s: Arc<Socket<A>>, mut v: CoreValue, ack_id: Option<i64>) {
@@ -145,7 +128,7 @@ impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
             tracing::debug!(sid = %s.id, "event without a name ignored");
             return;
         };
-        if self.0.try_send(Incoming::Event(name, data)).is_err() {
+        if !self.0.push(SocketRef::from(s.clone()), Incoming::Event(name, data)) {
             if let Err(e) = s.emit("alert", Alert::Busy.text()) {
                 tracing::debug!(sid = %s.id, error = %e, "could not tell a flooding socket to slow down");
             }
@@ -153,46 +136,164 @@ impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
     }
 }
 
-async fn event_loop<A: Adapter>(
-    socket: SocketRef<A>,
+/// The socket's disconnect handler: synchronous, so a departure costs no
+/// task of its own (socketioxide spawns one for an async handler).
+struct Depart(Arc<Inbox>);
+
+impl<A: Adapter> DisconnectHandler<A, Depart> for Depart {
+    fn call_with_defer(&self, s: Arc<Socket<A>>, _: DisconnectReason, defer: fn(Arc<Socket<A>>)) {
+        self.0.push(SocketRef::from(s.clone()), Incoming::Disconnected);
+        defer(s);
+    }
+}
+
+/// A socket's events waiting to be handled, and the session that handles
+/// them while no drain task holds it.
+struct Inbox {
     app: Arc<App>,
-    mut session: Session,
-    mut rx: mpsc::Receiver<Incoming>,
-) {
-    while let Some(incoming) = rx.recv().await {
-        let Incoming::Event(name, data) = incoming else {
-            break;
+    state: Mutex<InboxState>,
+    /// Wakes a lingering drain task.
+    more: Notify,
+}
+
+struct InboxState {
+    /// Empty (and unallocated) while the socket is idle.
+    queue: VecDeque<Incoming>,
+    /// `Some` while no drain task runs; taken by the task that starts.
+    session: Option<Session>,
+    /// Set once the connect reply went out: events before it wait.
+    open: bool,
+}
+
+impl Inbox {
+    fn new(app: Arc<App>, session: Session) -> Inbox {
+        Inbox {
+            app,
+            state: Mutex::new(InboxState {
+                queue: VecDeque::new(),
+                session: Some(session),
+                open: false,
+            }),
+            more: Notify::new(),
+        }
+    }
+
+    /// The connect reply went out: handle what came before it.
+    fn open<A: Adapter>(self: &Arc<Self>, socket: SocketRef<A>) {
+        let start = {
+            let mut st = self.state.lock().unwrap();
+            st.open = true;
+            if st.queue.is_empty() {
+                None
+            } else {
+                st.session.take()
+            }
         };
-        match session.admit(&app.settings.limits) {
-            Admission::Run => {}
-            Admission::Refused => {
-                Rejection::Alert(Alert::RateLimited).send_to(&socket);
+        if let Some(session) = start {
+            tokio::spawn(drain(self.clone(), socket, session));
+        }
+    }
+
+    /// Queues an event (false when the queue is full: the event is dropped)
+    /// and starts a drain task unless one runs or the socket is not open yet.
+    /// A departure is always queued.
+    fn push<A: Adapter>(self: &Arc<Self>, socket: SocketRef<A>, incoming: Incoming) -> bool {
+        let start = {
+            let mut st = self.state.lock().unwrap();
+            if matches!(incoming, Incoming::Event(..)) && st.queue.len() >= QUEUE_DEPTH {
+                return false;
+            }
+            st.queue.push_back(incoming);
+            if st.open {
+                st.session.take().ok_or(())
+            } else {
+                Err(())
+            }
+        };
+        match start {
+            Ok(session) => drop(tokio::spawn(drain(self.clone(), socket, session))),
+            // A drain task runs (or the socket is not open yet): wake it if it lingers.
+            Err(()) => self.more.notify_one(),
+        }
+        true
+    }
+
+    fn pop(&self) -> Option<Incoming> {
+        self.state.lock().unwrap().queue.pop_front()
+    }
+
+    /// Hands the session back and frees the queue's memory, unless an event
+    /// came in meanwhile: then the session is returned, to keep draining.
+    fn park(&self, session: Session) -> Option<Session> {
+        let mut st = self.state.lock().unwrap();
+        if !st.queue.is_empty() {
+            return Some(session);
+        }
+        st.queue = VecDeque::new();
+        st.session = Some(session);
+        None
+    }
+}
+
+/// Handles the socket's queued events in order, until the queue has stayed
+/// empty for [`LINGER`] or the socket has gone.
+async fn drain<A: Adapter>(inbox: Arc<Inbox>, socket: SocketRef<A>, mut session: Session) {
+    let app = inbox.app.clone();
+    loop {
+        let Some(incoming) = inbox.pop() else {
+            if tokio::time::timeout(LINGER, inbox.more.notified()).await.is_ok() {
                 continue;
             }
-            Admission::Disconnect => {
-                tracing::info!(sid = %socket.id, ip = %session.ip, "disconnected: kept flooding past the event rate");
-                let _ = socket.clone().disconnect();
-                continue;
+            match inbox.park(session) {
+                None => return,
+                Some(kept) => {
+                    session = kept;
+                    continue;
+                }
+            }
+        };
+        match incoming {
+            Incoming::Event(name, data) => handle(&app, &socket, &mut session, name, data).await,
+            Incoming::Disconnected => {
+                tracing::debug!(sid = %socket.id, "socket gone");
+                grace::disconnected(&app, socket.id, session);
+                return;
             }
         }
-        tracing::trace!(sid = %socket.id, event = %name, payload = ?data, "event");
-        let mut ctx = Ctx {
-            app: &app,
-            socket: &socket,
-            session: &mut session,
-        };
-        let outcome = match ctx.handle(&name, data).await {
-            Ok(()) => "ok",
-            Err(rejection) => {
-                tracing::debug!(sid = %socket.id, event = %name, ?rejection, "event refused");
-                rejection.send_to(&socket);
-                rejection.event()
-            }
-        };
-        // Known names only, so a client cannot grow the label set.
-        let label = EventName::from_wire(&name).map(EventName::wire).unwrap_or("unknown");
-        metrics::counter!("wrw_events_total", "event" => label, "outcome" => outcome).increment(1);
     }
-    tracing::debug!(sid = %socket.id, "event loop ended");
-    grace::disconnected(&app, socket.id, session);
+}
+
+/// One event, admitted against the socket's rate and dispatched.
+async fn handle<A: Adapter>(
+    app: &Arc<App>,
+    socket: &SocketRef<A>,
+    session: &mut Session,
+    name: String,
+    data: Result<payload::Payload, String>,
+) {
+    match session.admit(&app.settings.limits) {
+        Admission::Run => {}
+        Admission::Refused => {
+            Rejection::Alert(Alert::RateLimited).send_to(socket);
+            return;
+        }
+        Admission::Disconnect => {
+            tracing::info!(sid = %socket.id, ip = %session.ip, "disconnected: kept flooding past the event rate");
+            let _ = socket.clone().disconnect();
+            return;
+        }
+    }
+    tracing::trace!(sid = %socket.id, event = %name, payload = ?data, "event");
+    let mut ctx = Ctx { app, socket, session };
+    let outcome = match ctx.handle(&name, data).await {
+        Ok(()) => "ok",
+        Err(rejection) => {
+            tracing::debug!(sid = %socket.id, event = %name, ?rejection, "event refused");
+            rejection.send_to(socket);
+            rejection.event()
+        }
+    };
+    // Known names only, so a client cannot grow the label set.
+    let label = EventName::from_wire(&name).map(EventName::wire).unwrap_or("unknown");
+    metrics::counter!("wrw_events_total", "event" => label, "outcome" => outcome).increment(1);
 }

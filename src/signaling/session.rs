@@ -1,4 +1,5 @@
-//! A socket's own state, owned by its event loop (no locking): the client's
+//! A socket's own state, held by the task draining its events, or by its
+//! inbox while it is idle (connection.rs): the client's
 //! address and connection slot, its event-rate bucket, the last access token
 //! that verified on it, and which attendees it is bound to. A socket that
 //! shows up with a valid token but is not in the attendee's rooms yet
@@ -18,7 +19,7 @@ use crate::model::{AttendeeId, WorkspaceId};
 use crate::settings::LimitSettings;
 use crate::tokens::AccessClaims;
 
-/// Per-socket bookkeeping, owned by the socket's event loop (no locking).
+/// Per-socket bookkeeping, used by one drain task at a time (no locking).
 pub struct Session {
     /// The client's address, as the limits count it.
     pub ip: IpAddr,
