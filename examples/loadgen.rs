@@ -1925,33 +1925,13 @@ fn churn_sdp() -> &'static str {
 /// cleanly (pair `n` even: the guest drops, odd: the owner).
 async fn churn_pair(o: &Opts, src: usize, n: u64, run: &ChurnRun) -> Result<()> {
     let limit = Duration::from_secs(20);
-    let mut owner = Conn::connect(o, src).await?;
-    owner.emit(
-        "create",
-        &json!({"workspace": {"name": "churn", "pin": ""}, "attendee": {"name": "o"}, "nonce": 1}),
-    )?;
-    let c = owner.wait_for(&["created"], limit).await?;
-    let text = |v: &Value, what: &str| -> Result<String> {
-        v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| anyhow!("reply without {what}"))
+    let mut pair = make_workspace(o, 2, src).await?.into_iter();
+    let (Some(owner), Some(guest)) = (pair.next(), pair.next()) else {
+        bail!("make_workspace(2) did not give two members");
     };
-    let ws = text(&c["workspace"]["id"], "workspace.id")?;
-    let (owner_id, owner_token) = (
-        text(&c["attendee"]["id"], "attendee.id")?,
-        text(&c["accessToken"], "accessToken")?,
-    );
-    let mut guest = Conn::connect(o, src).await?;
-    guest.emit(
-        "attend",
-        &json!({"workspace": {"token": text(&c["workspace"]["token"], "workspace.token")?, "pin": ""},
-                "attendee": {"name": "g"}, "nonce": 2}),
-    )?;
-    let g = guest.wait_for(&["attendance-granted"], limit).await?;
-    let (guest_id, guest_token) = (
-        text(&g["attendee"]["id"], "attendee.id")?,
-        text(&g["accessToken"], "accessToken")?,
-    );
+    let ws = owner.ws.clone();
+    let (owner_id, owner_token, mut owner) = (owner.id, owner.token, owner.conn);
+    let (guest_id, guest_token, mut guest) = (guest.id, guest.token, guest.conn);
     let negotiation = |from: &str, token: &str, to: &str| {
         json!({"workspace": {"id": ws}, "attendee": {"id": to}, "broadcaster": {"id": from},
                "accessToken": token, "message": {"type": "offer", "data": {"type": "offer", "sdp": churn_sdp()}}})
