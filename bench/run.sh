@@ -19,6 +19,9 @@
 # CHURN_CYCLES=200000 CHURN_WORKERS=64 CHURN_RATE=1200 (cycles/s, steady, below
 # what either target sustains on the 2-core machine with the other core busy)
 # CHURN_MAX_SECS=600. With the defaults the whole run takes about 25 min there.
+# ONLY=REGEX runs only the scenarios whose name matches (e.g. ONLY='auth|join'
+# or ONLY='relay-ice-eio4') and leaves BENCHMARKS.md alone: for a quick
+# comparison while working; the table comes from full runs only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,6 +38,7 @@ CHURN_WORKERS=${CHURN_WORKERS:-64}
 CHURN_RATE=${CHURN_RATE:-1200}
 CHURN_MAX_SECS=${CHURN_MAX_SECS:-600}
 CHURN_EIOS=${CHURN_EIOS:-"4 3"}
+ONLY=${ONLY:-}
 # The server's pong wait. Not ping_interval: while IDLE_CONNS sockets connect,
 # both cores are saturated and one pong in 18 000 took over 5 s to arrive
 # (bench/idle-memory.md), which the idle run then counted as a drop.
@@ -83,6 +87,7 @@ stop_target() {
 run_one() {
   local scenario=$1 target=$2 round=$3
   shift 3
+  if [ -n "$ONLY" ] && ! [[ $scenario =~ $ONLY ]]; then return 0; fi
   start_target "$target"
   local line
   if line=$(timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$BIN/examples/loadgen" --addr "$ADDR" \
@@ -142,6 +147,28 @@ for eio in $CHURN_EIOS; do
   done
 done
 EXTRA_TOML=""
+
+if [ -n "$ONLY" ]; then
+  python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+from collections import defaultdict
+rows = [json.loads(l) for l in open(sys.argv[1])]
+keys = ("server_cpu_us_per_msg", "server_cpu_us_per_join", "rss_bytes_per_conn", "dropped", "msgs_per_s", "joins_per_s")
+by = defaultdict(lambda: defaultdict(list))
+for r in rows:
+    for sub in ("", "mic_toggle", "ring_answer"):
+        d = r.get(sub, {}) if sub else r
+        for k in keys:
+            if isinstance(d, dict) and isinstance(d.get(k), (int, float)):
+                by[(r["scenario"] + (":" + sub if sub else ""), k)][r["target"]].append(d[k])
+for (sc, k), t in sorted(by.items()):
+    o, f = t.get("ours", []), t.get("floor", [])
+    ratio = f"{statistics.median(o) / statistics.median(f):.3f}x" if o and f and statistics.median(f) else "-"
+    print(f"{sc:30} {k:24} ours {o} floor {f} ratio {ratio}")
+PY
+  echo "ONLY=$ONLY: results in $RESULTS; BENCHMARKS.md not written" >&2
+  exit 0
+fi
 
 CMD="ROUNDS=$ROUNDS WARMUP=$WARMUP DURATION=$DURATION IDLE_CONNS=$IDLE_CONNS PING=$PING PING_TIMEOUT=$PING_TIMEOUT CHURN_EIOS=\"$CHURN_EIOS\" CHURN_CYCLES=$CHURN_CYCLES CHURN_WORKERS=$CHURN_WORKERS CHURN_RATE=$CHURN_RATE bash bench/run.sh"
 python3 "$ROOT/bench/report.py" "$RESULTS" "$CMD" "$OPEN_RATE" "$SERVER_CPU" "$LOAD_CPU" "$SECONDS" > "$WORK/part.md"

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sha1::Sha1;
 use tokio::sync::Mutex;
@@ -23,7 +24,25 @@ use crate::settings::{Settings, TurnRest};
 
 pub struct IceServers {
     fixed: Value,
+    /// `fixed` as JSON text: every socket asks at once, and the static answer
+    /// is the same for all of them, so it is encoded once.
+    fixed_json: Box<RawValue>,
     provider: Provider,
+}
+
+/// One socket's answer: the shared static list, or one made for it.
+pub enum IceList<'a> {
+    Fixed(&'a RawValue),
+    Made(Value),
+}
+
+impl Serialize for IceList<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            IceList::Fixed(raw) => raw.serialize(s),
+            IceList::Made(list) => list.serialize(s),
+        }
+    }
 }
 
 enum Provider {
@@ -62,21 +81,29 @@ impl IceServers {
         } else {
             Provider::Static
         };
-        IceServers { fixed, provider }
+        let fixed_json = serde_json::value::to_raw_value(&fixed).expect("a list of strings encodes");
+        IceServers {
+            fixed,
+            fixed_json,
+            provider,
+        }
     }
 
     /// The list for one socket; `who` names it in TURN REST usernames.
-    pub async fn for_socket(&self, who: &str) -> Value {
+    pub async fn for_socket(&self, who: &str) -> IceList<'_> {
         match &self.provider {
-            Provider::Static => self.fixed.clone(),
+            Provider::Static => IceList::Fixed(&self.fixed_json),
             Provider::TurnRest(turn) => {
                 let mut list = turn_rest_servers(turn, who, SystemTime::now());
                 if let Value::Array(fixed) = &self.fixed {
                     list.extend(fixed.iter().cloned());
                 }
-                Value::Array(list)
+                IceList::Made(Value::Array(list))
             }
-            Provider::Twilio(twilio) => twilio.servers().await.unwrap_or_else(|| self.fixed.clone()),
+            Provider::Twilio(twilio) => match twilio.servers().await {
+                Some(list) => IceList::Made(list),
+                None => IceList::Fixed(&self.fixed_json),
+            },
         }
     }
 }

@@ -199,9 +199,6 @@ fn spawn_https(
     })
 }
 
-/// See the `ws_read_buffer_size` call in `serve`.
-const WS_READ_BUFFER_BYTES: usize = 1024;
-
 /// Opens the store (in cluster mode: connects to Redis), binds the
 /// listeners, registers the Socket.IO namespace and starts serving.
 pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
@@ -245,14 +242,12 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         .max_payload(max_payload)
         .ws_max_message_size(max_payload as usize)
         .ws_max_frame_size(max_payload as usize)
-        // The WebSocket read buffer every socket holds from its first byte on
-        // (tungstenite's `in_buffer`, `BytesMut::with_capacity`). At the
-        // default 4096 it is 3.3 KB of an idle socket's heap; an idle socket
-        // only ever reads pings and small events, and a larger frame (a 3.6 KB
-        // SDP) grows the buffer of that one socket to fit, so 1024 costs idle
-        // sockets little and busy ones one extra read per large frame
-        // (bench/idle-memory.md).
-        .ws_read_buffer_size(WS_READ_BUFFER_BYTES);
+        // tungstenite reads at most this many bytes per read call, into a
+        // buffer of this first size (`in_buffer`) that every socket holds from
+        // its first byte on. 1024 saved 2.5 KB per idle socket but took four
+        // read calls per 3.6 KB SDP, a fifth of a negotiation relay's CPU; the
+        // default 4096 reads a whole SDP at once (BENCHMARKS.md).
+        .ws_read_buffer_size(settings.ws_read_buffer_bytes);
     // `max_buffer_size` (the per-socket outgoing packet queue) stays at its
     // default of 128 on purpose: tokio allocates the queue's first block of 32
     // slots (4.3 KB) whatever the bound, so a smaller bound saves nothing at

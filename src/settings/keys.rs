@@ -83,6 +83,8 @@ file_keys! {
         "ping_interval_secs" => ping_interval: Duration = 25, IntSecs<1, 3600>;
         /// Engine.IO ping timeout.
         "ping_timeout_secs" => ping_timeout: Duration = 12, IntSecs<1, 3600>;
+        /// Bytes a WebSocket connection reads per read call, and its first read buffer: a trade of memory per idle socket for read calls per large message.
+        "ws_read_buffer_bytes" => ws_read_buffer_bytes: usize = 4096, Int<256, { 1 << 20 }>;
         /// A connection whose client has read nothing of what it was sent for this long is closed (0: never).
         "stalled_socket_timeout_ms" => stalled_socket_timeout: Duration = 5000, IntMillis<0, 600_000>;
         /// Directory of the static files served at `/`.

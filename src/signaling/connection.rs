@@ -5,13 +5,22 @@
 //! socketioxide runs every async handler in a task of its own, so two events
 //! of one socket could be handled out of order — and WebRTC signaling is
 //! order-sensitive (an ICE candidate must not overtake its offer). So the only
-//! message handler is a synchronous one that queues `(event, payload)` in the
-//! socket's [`Inbox`]; one drain task at a time handles what is queued.
+//! message handler is a synchronous one, which socketioxide calls in arrival
+//! order; it hands `(event, payload)` to the socket's [`Inbox`], which handles
+//! the socket's events one at a time.
 //!
 //! A signaling server is mostly idle sockets, so an idle socket holds no task
 //! and no timer: the drain task is spawned when an event arrives and ends when
 //! the queue has stayed empty for [`LINGER`], handing the session back to the
 //! inbox (bench/idle-memory.md measures what that saves).
+//!
+//! Most events need no task at all: an event that finds the socket's queue
+//! empty and its session free is handled at once, in the synchronous handler,
+//! and with the in-memory store and the local adapter it completes there
+//! without ever waiting. Only if it has to wait (Redis, a full store lock) is
+//! it moved into a drain task, which the socket's later events queue behind —
+//! so the order is the same either way, and a relay costs no task wake-up and
+//! no timer (BENCHMARKS.md: the per-event cost against the floor).
 
 use std::collections::VecDeque;
 use std::fmt::Display;
@@ -19,6 +28,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -119,7 +129,7 @@ fn peer_ip<A: Adapter>(socket: &SocketRef<A>, app: &App) -> IpAddr {
 }
 
 /// The socket's only message handler. socketioxide calls it synchronously, in
-/// arrival order, for every event; it only decodes and queues.
+/// arrival order, for every event; it decodes and hands over to the inbox.
 struct Enqueue(Arc<Inbox>);
 
 impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
@@ -128,7 +138,7 @@ impl<A: Adapter> MessageHandler<A, Enqueue> for Enqueue {
             tracing::debug!(sid = %s.id, "event without a name ignored");
             return;
         };
-        if !self.0.push(SocketRef::from(s.clone()), Incoming::Event(name, data)) {
+        if !self.0.push_event(SocketRef::from(s.clone()), name, data) {
             if let Err(e) = s.emit("alert", Alert::Busy.text()) {
                 tracing::debug!(sid = %s.id, error = %e, "could not tell a flooding socket to slow down");
             }
@@ -191,6 +201,67 @@ impl Inbox {
         };
         if let Some(session) = start {
             tokio::spawn(drain(self.clone(), socket, session));
+        }
+    }
+
+    /// Handles an event at once if nothing is ahead of it, else queues it
+    /// (false when the queue is full: the event is dropped).
+    fn push_event<A: Adapter>(
+        self: &Arc<Self>,
+        socket: SocketRef<A>,
+        name: String,
+        data: Result<payload::Payload, String>,
+    ) -> bool {
+        let free = {
+            let mut st = self.state.lock().unwrap();
+            if st.open && st.queue.is_empty() {
+                st.session.take()
+            } else {
+                None
+            }
+        };
+        match free {
+            Some(session) => {
+                self.handle_now(socket, session, name, data);
+                true
+            }
+            None => self.push(socket, Incoming::Event(name, data)),
+        }
+    }
+
+    /// Runs one event's handler until it completes or first has to wait; one
+    /// that has to wait finishes in a drain task, which then handles whatever
+    /// queued behind it. A departure is never handled here: it can arrive
+    /// inside another socket's handler (a kick), which may hold the store.
+    fn handle_now<A: Adapter>(
+        self: &Arc<Self>,
+        socket: SocketRef<A>,
+        mut session: Session,
+        name: String,
+        data: Result<payload::Payload, String>,
+    ) {
+        let app = self.app.clone();
+        let mut run = Box::pin(async move {
+            handle(&app, &socket, &mut session, name, data).await;
+            (socket, session)
+        });
+        // Polling with a waker that does nothing is sound: a future that is
+        // pending gets polled again at once by its drain task, with that
+        // task's waker, before anything can depend on the first one.
+        match run.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready((socket, session)) => {
+                if let Some(session) = self.park(session) {
+                    // Something queued meanwhile (a departure): drain it.
+                    tokio::spawn(drain(self.clone(), socket, session));
+                }
+            }
+            Poll::Pending => {
+                let inbox = self.clone();
+                tokio::spawn(async move {
+                    let (socket, session) = run.await;
+                    drain(inbox, socket, session).await;
+                });
+            }
         }
     }
 

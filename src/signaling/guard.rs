@@ -81,27 +81,25 @@ pub async fn admit<A: Adapter>(
         |s| AttendeeId::parse(s, len),
         Alert::BadAttendeeId,
     )?;
-    let Some(access_token) = payload::non_empty_string(&payload, "accessToken")? else {
+    let Some(access_token) = payload::non_empty_str(&payload, "accessToken")? else {
         return Err(Rejection::Alert(Alert::NoAccess));
     };
-    let claims = match session.known_token(&access_token) {
-        Some(c) => Some(c),
-        None => {
-            let verified = verify_access(app, &access_token, &workspace, &attendee).await;
-            if let Some(c) = &verified {
-                session.remember_token(&access_token, c);
+    let names_sender = |c: &AccessClaims| c.workspace == workspace && c.attendee == attendee;
+    let token_ok = match session.known_token(&access_token) {
+        Some(claims) => names_sender(claims),
+        None => match verify_access(app, &access_token, &workspace, &attendee).await {
+            Some(claims) => {
+                let ok = names_sender(&claims);
+                session.remember_token(&access_token, claims);
+                ok
             }
-            verified
-        }
+            None => false,
+        },
     };
-    match claims {
-        Some(AccessClaims {
-            workspace: w,
-            attendee: a,
-            ..
-        }) if w == workspace && a == attendee => {}
-        _ => return Err(Rejection::Alert(Alert::BadAccessToken)),
+    if !token_ok {
+        return Err(Rejection::Alert(Alert::BadAccessToken));
     }
+    drop(access_token);
     let owner = match app.store.membership(&workspace, &attendee).await? {
         Membership::NoWorkspace => return Err(Rejection::Destroyed),
         Membership::NotMember if rule.restores_lapsed => {

@@ -10,6 +10,7 @@
 //! sender wrote it (which is also what the original server, relaying the
 //! parsed object through `JSON.stringify`, sends for any JavaScript client).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -212,20 +213,146 @@ pub fn object(data: Result<Payload, String>) -> Result<Payload, Rejection> {
 }
 
 /// `payload[field].id` parsed as an id, or `error` when absent or malformed.
+/// The guard reads two or three of these per relay, so the id is borrowed
+/// from the raw text rather than parsed into a `Value` object; the other
+/// members of `payload[field]` are still parsed (and dropped), so a payload
+/// is refused exactly when [`Payload::get`] would refuse it.
 pub fn nested_id<T>(
     payload: &Payload,
     field: &str,
     parse: impl FnOnce(&str) -> Option<T>,
     error: Alert,
 ) -> Result<T, Rejection> {
-    payload
-        .get(field)?
-        .as_ref()
-        .and_then(Value::as_object)
-        .and_then(|o| o.get("id"))
-        .and_then(Value::as_str)
-        .and_then(parse)
-        .ok_or(Rejection::Alert(error))
+    let Some(raw) = payload.raw(field) else {
+        return Err(Rejection::Alert(error));
+    };
+    match serde_json::from_str::<IdOf>(raw.get()) {
+        Ok(IdOf(Some(Text(id)))) => parse(&id).ok_or(Rejection::Alert(error)),
+        Ok(IdOf(None)) => Err(Rejection::Alert(error)),
+        Err(_) => Err(Rejection::Alert(Alert::NotAnObject)),
+    }
+}
+
+/// A non-empty string field, or `None`; borrowed from the payload unless
+/// the client escaped something in it (tokens never need escapes).
+pub fn non_empty_str<'p>(payload: &'p Payload, field: &str) -> Result<Option<Cow<'p, str>>, Rejection> {
+    let Some(raw) = payload.raw(field) else {
+        return Ok(None);
+    };
+    match serde_json::from_str::<Scalar>(raw.get()) {
+        Ok(Scalar(Some(Text(s)))) if !s.is_empty() => Ok(Some(s)),
+        Ok(_) => Ok(None),
+        Err(_) => Err(Rejection::Alert(Alert::NotAnObject)),
+    }
+}
+
+/// A JSON string, borrowed when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+/// `Some` for a string, `None` for any other JSON value (parsed as a `Value`
+/// would be, so the same payloads are refused).
+#[derive(Default)]
+struct Scalar<'a>(Option<Text<'a>>);
+
+/// An object's last `id` member if that is a string; `None` for an object
+/// without one and for anything that is not an object.
+#[derive(Default)]
+struct IdOf<'a>(Option<Text<'a>>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        Scalar::deserialize(de)?
+            .0
+            .ok_or_else(|| serde::de::Error::custom("not a string"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_any(ScalarVisitor)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IdOf<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_any(IdOfVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+/// Everything that is not a string is consumed as a `Value`, for its checks.
+macro_rules! not_a_string {
+    () => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Self::Value::default())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Self::Value::default())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Self::Value::default())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Self::Value::default())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Self::Value::default())
+        }
+        fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+            while seq.next_element::<Value>()?.is_some() {}
+            Ok(Self::Value::default())
+        }
+    };
+}
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    not_a_string!();
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar(Some(Text(Cow::Borrowed(s)))))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Scalar(Some(Text(Cow::Owned(s.to_owned())))))
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        while map.next_entry::<String, Value>()?.is_some() {}
+        Ok(Scalar(None))
+    }
+}
+
+struct IdOfVisitor;
+
+impl<'de> Visitor<'de> for IdOfVisitor {
+    type Value = IdOf<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    not_a_string!();
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(IdOf(None))
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut id = None;
+        while let Some(Text(key)) = map.next_key::<Text>()? {
+            if key == "id" {
+                // The last `id` counts, as in a parsed object.
+                id = map.next_value::<Scalar>()?.0;
+            } else {
+                map.next_value::<Value>()?;
+            }
+        }
+        Ok(IdOf(id))
+    }
 }
 
 /// The sub-object `payload[field]`: absent or null is `None`, another type an alert.
@@ -235,14 +362,6 @@ pub fn optional_object(payload: &Payload, field: &'static str) -> Result<Option<
         Some(Value::Object(o)) => Ok(Some(o)),
         Some(_) => Err(Invalid::NotAnObject { field }.into()),
     }
-}
-
-/// A non-empty string field, or `None`.
-pub fn non_empty_string(payload: &Payload, field: &str) -> Result<Option<String>, Rejection> {
-    Ok(match payload.get(field)? {
-        Some(Value::String(s)) if !s.is_empty() => Some(s),
-        _ => None,
-    })
 }
 
 /// A display string (`workspace.name` …): absent, null or empty gives
@@ -289,4 +408,89 @@ pub fn nonce(payload: &Payload) -> Box<RawValue> {
         .raw("nonce")
         .map(RawValue::to_owned)
         .unwrap_or_else(|| RawValue::from_string("\"\"".to_string()).expect("a JSON string"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(field: &str, raw: &str) -> Payload {
+        let raw = RawValue::from_string(raw.to_string()).expect("test input is JSON");
+        Payload(BTreeMap::from([(field.to_string(), raw)]))
+    }
+
+    /// What the readers did before they borrowed: parse into a `Value`.
+    fn id_by_value(p: &Payload) -> Result<Option<String>, Rejection> {
+        Ok(p.get("f")?
+            .as_ref()
+            .and_then(Value::as_object)
+            .and_then(|o| o.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string))
+    }
+
+    fn id_borrowed(p: &Payload) -> Result<Option<String>, Rejection> {
+        match nested_id(p, "f", |s| Some(s.to_string()), Alert::BadWorkspaceId) {
+            Ok(id) => Ok(Some(id)),
+            Err(Rejection::Alert(Alert::BadWorkspaceId)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn str_by_value(p: &Payload) -> Result<Option<String>, Rejection> {
+        Ok(match p.get("f")? {
+            Some(Value::String(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        })
+    }
+
+    fn deep(levels: usize) -> String {
+        format!("{}{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn the_borrowed_readers_accept_and_refuse_what_a_parsed_value_does() {
+        let deep_member = format!(r#"{{"id":"abc","x":{}}}"#, deep(200));
+        let shallow_member = format!(r#"{{"id":"abc","x":{}}}"#, deep(100));
+        let cases = [
+            r#"{"id":"abc"}"#,
+            r#"{"id":"a\"b\u00e9"}"#,
+            r#"{"\u0069d":"escaped key"}"#,
+            r#"{"id":"first","id":"last"}"#,
+            r#"{"id":"first","id":7}"#,
+            r#"{"id":7,"id":"last"}"#,
+            r#"{"id":null}"#,
+            r#"{"id":{"id":"nested"}}"#,
+            r#"{"name":"x"}"#,
+            r#"{}"#,
+            r#"["id","abc"]"#,
+            r#""abc""#,
+            r#""""#,
+            r#"12"#,
+            r#"null"#,
+            r#"true"#,
+            r#"{"id":"abc","name":"\ud800"}"#,
+            r#"{"id":"\ud800"}"#,
+            r#""\udc00""#,
+            r#"{"id":"abc","n":[1,{"a":[true,null,1.5e300]}]}"#,
+            &deep_member,
+            &shallow_member,
+            &deep(200),
+        ];
+        for raw in cases {
+            let p = payload("f", raw);
+            assert_eq!(id_borrowed(&p), id_by_value(&p), "nested_id of {raw:.60}");
+            let by_str = non_empty_str(&p, "f").map(|s| s.map(Cow::into_owned));
+            assert_eq!(by_str, str_by_value(&p), "non_empty_str of {raw:.60}");
+        }
+        let absent = Payload(BTreeMap::new());
+        assert_eq!(id_borrowed(&absent), Ok(None));
+        assert_eq!(non_empty_str(&absent, "f"), Ok(None));
+    }
+
+    #[test]
+    fn a_token_without_escapes_is_borrowed() {
+        let p = payload("f", r#""eyJhbGciOiJIUzI1NiJ9.e30.sig""#);
+        assert!(matches!(non_empty_str(&p, "f"), Ok(Some(Cow::Borrowed(_)))));
+    }
 }

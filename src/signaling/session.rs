@@ -78,7 +78,9 @@ impl Session {
         workspace: &WorkspaceId,
         attendee: &AttendeeId,
     ) {
-        if self.bindings.insert((workspace.clone(), attendee.clone())) {
+        // Checked before the insert: every relay binds, and the key is two clones.
+        let bound = self.bindings.iter().any(|(w, a)| w == workspace && a == attendee);
+        if !bound && self.bindings.insert((workspace.clone(), attendee.clone())) {
             socket.join([workspace_room(workspace), attendee_room(attendee)]);
             if let Some(cluster) = &app.cluster {
                 cluster.hold(workspace, attendee).await;
@@ -88,16 +90,16 @@ impl Session {
 
     /// The claims of `token` if it is the one that last verified on this socket
     /// (the library sends the same one with every event, so it is checked once).
-    pub fn known_token(&self, token: &str) -> Option<AccessClaims> {
+    pub fn known_token(&self, token: &str) -> Option<&AccessClaims> {
         match &self.last_token {
-            Some((known, claims)) if known == token => Some(claims.clone()),
+            Some((known, claims)) if known == token => Some(claims),
             _ => None,
         }
     }
 
     /// Remembers the token that just verified.
-    pub fn remember_token(&mut self, token: &str, claims: &AccessClaims) {
-        self.last_token = Some((token.to_string(), claims.clone()));
+    pub fn remember_token(&mut self, token: &str, claims: AccessClaims) {
+        self.last_token = Some((token.to_string(), claims));
     }
 
     /// Forgets a binding whose rooms the socket has been made to leave.
