@@ -640,6 +640,32 @@ async fn next_text(ws: &mut Ws) -> Result<String> {
     }
 }
 
+/// Leaves the source port to `connect`, which picks one unique for the whole
+/// address pair, instead of `bind`, which must find a port no socket on the
+/// source address holds — TIME_WAIT ones included. After an 18 000-socket run
+/// the next one's binds searched among 36 000 TIME_WAIT sockets: the load
+/// generator spent its core in `bind` for 45–60 s, and its sockets' late
+/// heartbeats were the "dropped idle sockets" (bench/idle-memory.md).
+fn bind_address_no_port(sock: &TcpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid descriptor, and a pointer to an int that outlives the call, with its size.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 impl Conn {
     /// Opens a WebSocket, does the Engine.IO/Socket.IO handshake and starts
     /// the reader and writer tasks.
@@ -655,6 +681,7 @@ impl Conn {
         if src_addrs > 1 {
             let n = NEXT_SRC.fetch_add(1, Relaxed) % src_addrs;
             let ip = Ipv4Addr::new(127, 0, 0, 1 + n as u8);
+            bind_address_no_port(&sock)?;
             sock.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
         }
         let stream = sock.connect(o.addr).await.context("TCP connect")?;
