@@ -40,8 +40,8 @@ use tokio::sync::Notify;
 
 use super::alerts::Alert;
 use super::grace;
-use super::payload;
 use super::session::{Admission, Session};
+use super::{event_counts, payload};
 use super::{Ctx, EventName, Rejection};
 use crate::app::App;
 use crate::limits;
@@ -356,15 +356,13 @@ async fn handle<A: Adapter>(
     }
     tracing::trace!(sid = %socket.id, event = %name, payload = ?data, "event");
     let mut ctx = Ctx { app, socket, session };
-    let outcome = match ctx.handle(&name, data).await {
-        Ok(()) => "ok",
+    let refused = match ctx.handle(&name, data).await {
+        Ok(()) => None,
         Err(rejection) => {
             tracing::debug!(sid = %socket.id, event = %name, ?rejection, "event refused");
             rejection.send_to(socket);
-            rejection.event()
+            Some(rejection.event())
         }
     };
-    // Known names only, so a client cannot grow the label set.
-    let label = EventName::from_wire(&name).map(EventName::wire).unwrap_or("unknown");
-    metrics::counter!("wrw_events_total", "event" => label, "outcome" => outcome).increment(1);
+    event_counts::count(EventName::from_wire(&name), refused);
 }

@@ -99,7 +99,6 @@ pub async fn admit<A: Adapter>(
     if !token_ok {
         return Err(Rejection::Alert(Alert::BadAccessToken));
     }
-    drop(access_token);
     let owner = match app.store.membership(&workspace, &attendee).await? {
         Membership::NoWorkspace => return Err(Rejection::Destroyed),
         Membership::NotMember if rule.restores_lapsed => {

@@ -5,6 +5,7 @@
 mod alerts;
 mod call;
 mod connection;
+mod event_counts;
 mod events;
 mod expiry;
 mod grace;
