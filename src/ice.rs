@@ -108,6 +108,63 @@ impl IceServers {
     }
 }
 
+/// What the `iceservers` answer holds under these settings, in words, with
+/// every secret masked: the banner says it, so an operator sees at start
+/// whether clients get their TURN server or the public STUN fallback.
+pub fn describe(settings: &Settings) -> String {
+    let fixed = if settings
+        .ice_servers
+        .iter()
+        .map(String::as_str)
+        .eq(crate::settings::PUBLIC_STUN)
+    {
+        "Google's public STUN servers".to_string()
+    } else if settings.ice_servers.is_empty() {
+        "no servers".to_string()
+    } else {
+        settings
+            .ice_servers
+            .iter()
+            .map(|u| masked(u))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some((sid, _)) = &settings.twilio {
+        format!(
+            "Twilio TURN (account {}, auth token [redacted]); {fixed} when Twilio fails",
+            abbreviated(sid)
+        )
+    } else if let Some(turn) = &settings.turn_rest {
+        let urls: Vec<String> = turn.urls.iter().map(|u| masked(u)).collect();
+        format!(
+            "TURN REST credentials for {} (TURN_SECRET [redacted], valid {} s), then {fixed}",
+            urls.join(", "),
+            turn.ttl.as_secs()
+        )
+    } else {
+        fixed
+    }
+}
+
+/// A URL with any `user:password@` part masked (`turn:[redacted]@host`).
+fn masked(url: &str) -> String {
+    match (url.split_once(':'), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}:[redacted]{}", &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+/// The start and end of an identifier that is not a secret but need not be printed whole.
+fn abbreviated(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 8 {
+        return id.to_string();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
 /// coturn's TURN REST credentials: username `<expiry>:<who>`, credential
 /// base64(HMAC-SHA1(secret, username)).
 fn turn_rest_servers(turn: &TurnRest, who: &str, now: SystemTime) -> Vec<Value> {
@@ -243,5 +300,35 @@ mod tests {
         let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         assert_eq!(list[0]["credential"], expected.as_str());
         assert_eq!(list[0]["urls"], list[0]["url"]);
+    }
+
+    #[test]
+    fn the_description_names_the_servers_and_masks_every_secret() {
+        let mut settings = crate::settings::Settings::from_sources(&Default::default(), None, None).unwrap();
+        assert_eq!(describe(&settings), "Google's public STUN servers");
+        settings.ice_servers = vec![
+            "stun:stun.example.com".into(),
+            "turn:alice:pa55@turn.example.com".into(),
+        ];
+        assert_eq!(
+            describe(&settings),
+            "stun:stun.example.com, turn:[redacted]@turn.example.com"
+        );
+        settings.turn_rest = Some(TurnRest {
+            secret: "north-secret".into(),
+            urls: vec!["turn:t.example.com".into()],
+            ttl: Duration::from_secs(600),
+        });
+        let turn = describe(&settings);
+        assert!(
+            turn.starts_with("TURN REST credentials for turn:t.example.com") && !turn.contains("north"),
+            "{turn}"
+        );
+        settings.twilio = Some(("AC0123456789abcdef".into(), "twilio-token-1".into()));
+        let twilio = describe(&settings);
+        assert!(
+            twilio.contains("AC01…cdef") && !twilio.contains("twilio-token-1") && !twilio.contains("pa55"),
+            "{twilio}"
+        );
     }
 }

@@ -76,7 +76,7 @@ pub fn check(settings: &Settings) -> Result<String, ServeError> {
     }
     if settings.redis_url.is_some() {
         summary.push(format!(
-            "cluster mode: node {}, keys under {}: (Redis itself is reached at start, not by check)",
+            "cluster mode: node {}, keys under {}:",
             settings.node_id, settings.redis_prefix
         ));
     }
@@ -124,6 +124,14 @@ pub fn check(settings: &Settings) -> Result<String, ServeError> {
             "refused"
         }
     ));
+    let mut unchecked = vec![format!("that {}:{} is free to listen on", settings.host, settings.port)];
+    if let MetricsEndpoint::Separate(addr) = settings.metrics {
+        unchecked.push(format!("that {addr} (metrics_address) is free"));
+    }
+    if settings.redis_url.is_some() {
+        unchecked.push("that Redis (REDIS_URL) answers".into());
+    }
+    summary.push(format!("not checked (only a start can tell): {}", unchecked.join(", ")));
     Ok(summary.join("\n"))
 }
 

@@ -9,6 +9,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 use wrw::settings::{LogFormat, Settings};
 
+mod banner;
 mod healthcheck;
 
 /// The webRTCWorkspaces signaling server. With no arguments it serves, reading
@@ -123,16 +124,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "MAGICK_TOKEN/SALT_STRING not set: using random secrets for this run; tokens will not survive a restart"
         );
     }
-    let store = match (&settings.redis_url, &settings.json_storage_file) {
-        (Some(_), _) => format!("cluster node {}, workspaces in Redis", settings.node_id),
-        (None, Some(file)) => format!("workspaces stored in {}", file.display()),
-        (None, None) => "in-memory store".to_string(),
-    };
-    let mode = if settings.development {
-        format!("development mode: public STUN servers, {store}")
-    } else {
-        format!("production mode, {store}")
-    };
+    let banner = banner::Banner::new(&settings);
     let server = match wrw::serve(settings).await {
         Ok(s) => s,
         Err(e) => {
@@ -140,15 +132,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    println!(
-        "webRTCWorkspaces signaling server {} listening on {}://{} ({mode})",
-        wrw::VERSION,
-        server.scheme(),
-        server.local_addr()
-    );
-    if let Some(addr) = server.metrics_addr() {
-        println!("metrics on http://{addr}/metrics");
-    }
+    banner.print(server.scheme(), server.local_addr(), server.metrics_addr());
 
     let mut hup = signal(SignalKind::hangup()).expect("installing the SIGHUP handler");
     let tls = server.tls();

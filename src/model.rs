@@ -140,7 +140,8 @@ pub struct Workspace {
     /// What the last `ring` carried as `workspace.call` (the library sends none, so usually null).
     pub call: serde_json::Value,
     /// Attendees removed only because their grace period ran out: they may
-    /// come back with `re-attend` (PROTOCOL.md §6); kicked or departed ones may not.
+    /// come back with `re-attend` (docs/PROTOCOL.md § Sessions, disconnects
+    /// and reconnects); kicked or departed ones may not.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lapsed: BTreeMap<AttendeeId, Attendee>,
 }

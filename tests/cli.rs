@@ -136,25 +136,26 @@ type BadCase<'a> = (
 
 #[test]
 fn check_gives_the_servers_error_and_exit_1_for_each_kind_of_bad_configuration() {
-    let cases: [BadCase; 7] = [
+    let with_secrets = |extra: &[(&'static str, &'static str)]| [&SECRETS[..], extra].concat();
+    let cases: [BadCase; 15] = [
         (
             "a bad value",
             Some("max_capacity_of_workspace = 0\n"),
-            vec![],
+            with_secrets(&[]),
             None,
             "max_capacity_of_workspace",
         ),
         (
             "an unknown key",
             Some("max_capacity = 3\n"),
-            vec![],
+            with_secrets(&[]),
             None,
             "max_capacity",
         ),
         (
             "TOML that does not parse",
             Some("host = \n"),
-            vec![],
+            with_secrets(&[]),
             None,
             "config.js.toml",
         ),
@@ -166,16 +167,54 @@ fn check_gives_the_servers_error_and_exit_1_for_each_kind_of_bad_configuration()
             "MAGICK_TOKEN",
         ),
         (
+            "a .env holding only PORT (configured, so not development mode)",
+            None,
+            vec![],
+            Some((".env", b"PORT=8080\n")),
+            "MAGICK_TOKEN is not set",
+        ),
+        (
+            "PORT and ENABLE_HTTPS in .env",
+            None,
+            vec![],
+            Some((".env", b"PORT=8080\nENABLE_HTTPS=\"true\"\n")),
+            "MAGICK_TOKEN is not set",
+        ),
+        (
+            "a config file with a json_storage_file and no secrets",
+            Some("json_storage_file = \"store.json\"\n"),
+            vec![],
+            None,
+            "MAGICK_TOKEN is not set",
+        ),
+        (
+            "the README's example secret",
+            None,
+            vec![
+                ("MAGICK_TOKEN", "9f1c…(64 random hex characters)"),
+                ("SALT_STRING", "x-secret-1"),
+            ],
+            None,
+            "MAGICK_TOKEN is a placeholder",
+        ),
+        (
             "a missing certificate file",
             Some("[https]\nkey = \"nokey.pem\"\ncert = \"nocert.pem\"\n"),
-            vec![("ENABLE_HTTPS", "true")],
+            with_secrets(&[("ENABLE_HTTPS", "true")]),
             None,
             "nocert.pem",
         ),
         (
+            "a certificate file that holds no certificate",
+            Some("[https]\nkey = \"key.pem\"\ncert = \"cert.pem\"\n"),
+            with_secrets(&[("ENABLE_HTTPS", "true")]),
+            Some(("cert.pem", b"not a certificate\n")),
+            "cert.pem",
+        ),
+        (
             "a corrupt storage file",
             Some("json_storage_file = \"store.json\"\n"),
-            vec![],
+            with_secrets(&[]),
             Some((
                 "store.json",
                 b"{\"format\":\"webrtc-workspaces-server/1\",\"workspaces\":[",
@@ -185,9 +224,30 @@ fn check_gives_the_servers_error_and_exit_1_for_each_kind_of_bad_configuration()
         (
             "a storage file in neither format",
             Some("json_storage_file = \"store.json\"\n"),
-            vec![],
+            with_secrets(&[]),
             Some(("store.json", b"[1,2]")),
             "store.json",
+        ),
+        (
+            "a storage file in a directory that does not exist",
+            Some("json_storage_file = \"no-such-dir/store.json\"\n"),
+            with_secrets(&[]),
+            None,
+            "no-such-dir",
+        ),
+        (
+            "an origin with a path",
+            Some("cors_origins = [\"https://example.com/path\"]\n"),
+            with_secrets(&[]),
+            None,
+            "cors_origins",
+        ),
+        (
+            "an origin with a trailing slash",
+            Some("cors_origins = [\"https://example.com/\"]\n"),
+            with_secrets(&[]),
+            None,
+            "cors_origins",
         ),
     ];
     for (what, config, env, file, names) in cases {
@@ -219,6 +279,22 @@ fn check_gives_the_servers_error_and_exit_1_for_each_kind_of_bad_configuration()
             text(&served.stderr)
         );
     }
+}
+
+#[test]
+fn an_empty_directory_with_nothing_in_the_environment_is_development_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["check"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("(development mode)"), "{summary}");
+    assert!(
+        summary.contains("not checked (only a start can tell): that 0.0.0.0:9090 is free"),
+        "{summary}"
+    );
+    // RUST_LOG is a log filter, not a deployment.
+    let out = run(dir.path(), &["check"], &[("RUST_LOG", "debug")]);
+    assert!(text(&out.stdout).contains("(development mode)"), "{out:?}");
 }
 
 #[test]
@@ -319,7 +395,7 @@ fn healthcheck_asks_the_server_its_settings_start_and_exits_0_only_on_a_200() {
         "(HTTP_PROXY is not used)"
     );
 
-    let any_port = run(dir.path(), &["healthcheck"], &[("PORT", "0")]);
+    let any_port = run(dir.path(), &["healthcheck"], &[("PORT", "0"), SECRETS[0], SECRETS[1]]);
     assert_eq!(any_port.status.code(), Some(1));
     assert!(
         text(&any_port.stderr).contains("PORT is 0"),

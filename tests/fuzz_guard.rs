@@ -80,7 +80,7 @@ fn settings() -> wrw::settings::Settings {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let config = "host = \"127.0.0.1\"\nevents_per_second = 0\nmax_workspaces_per_ip_per_hour = 1000000\n";
-    wrw::settings::Settings::from_sources(&env, Some(("config.js.toml", config))).expect("settings")
+    wrw::settings::Settings::from_sources(&env, None, Some(("config.js.toml", config))).expect("settings")
 }
 
 async fn connect(addr: std::net::SocketAddr) -> Ws {

@@ -177,7 +177,7 @@ async fn node(redis: &Redis, prefix: &str, name: &str) -> Arc<Cluster> {
     .chain([("REDIS_URL".to_string(), format!("redis://127.0.0.1:{}/0", redis.port))])
     .collect();
     let config = format!("redis_prefix = \"{prefix}\"\nnode_id = \"{name}\"\n");
-    let settings = Settings::from_sources(&env, Some(("config.js.toml", &config))).unwrap();
+    let settings = Settings::from_sources(&env, None, Some(("config.js.toml", &config))).unwrap();
     let url = settings.redis_url.clone().unwrap();
     Cluster::connect(&settings, &url).await.unwrap()
 }

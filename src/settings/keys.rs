@@ -54,7 +54,7 @@ file_keys! {
     #[derive(Clone, Debug)]
     pub struct Settings {
         // --- the original's config.js
-        /// Joins workspace id and PIN in the keyed PIN hash (PROTOCOL.md §2).
+        /// Joins workspace id and PIN in the keyed PIN hash (docs/PROTOCOL.md § Tokens).
         "tokenDelimiter" => token_delimiter: String = ":", NonEmpty;
         /// Characters after the `_` of generated ids.
         "WORKSPACE_ID_LEN" => workspace_id_len: usize = 10, Int<6, 64>;

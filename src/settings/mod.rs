@@ -47,8 +47,12 @@ pub const PUBLIC_STUN: [&str; 5] = [
 pub enum SettingsError {
     #[error("{key}: {problem}")]
     Invalid { key: String, problem: String },
-    #[error("{key} is missing or still the placeholder from env-sample; set it to a long random secret (outside DEVELOPMENT mode the server refuses to start without it)")]
-    MissingSecret { key: &'static str },
+    #[error("{key} is {problem}. Make one with `openssl rand -hex 32` and set {key} in .env (the same on every node and across restarts: every token is signed with it). {why}")]
+    MissingSecret {
+        key: &'static str,
+        problem: &'static str,
+        why: &'static str,
+    },
     #[error("{path}: {source}")]
     ConfigSyntax {
         path: String,
@@ -166,11 +170,48 @@ pub enum LogFormat {
     Json,
 }
 
-/// A secret that still looks like env-sample's placeholder counts as missing.
-fn is_placeholder(v: &str) -> bool {
-    let v = v.trim().to_ascii_lowercase();
-    v.is_empty() || v.contains("change-me") || v.contains("changeme") || v.starts_with('<') || v == "secret"
+/// What is wrong with a secret as given, if anything: unset, or a placeholder
+/// copied from env-sample or the README rather than a secret of the operator's.
+fn secret_problem(given: Option<&Secret<String>>) -> Option<&'static str> {
+    let Some(v) = given else {
+        return Some("not set");
+    };
+    let v = v.expose().trim().to_ascii_lowercase();
+    let repeated = v.chars().all(|c| v.starts_with(c));
+    let placeholder = repeated
+        || [
+            "change-me",
+            "changeme",
+            "change_me",
+            "…",
+            "...",
+            "random hex",
+            "your-secret",
+            "your_secret",
+        ]
+        .iter()
+        .any(|p| v.contains(p))
+        || v.starts_with('<')
+        || ["secret", "password", "token", "salt"].contains(&v.as_str());
+    placeholder.then_some("a placeholder (an example value from env-sample or the README), not a secret")
 }
+
+/// Whether the operator configured anything: a `.env` file, a config file, or
+/// one of our keys in the environment. Only an unconfigured start (someone
+/// trying the server out) gets development mode without asking for it.
+/// `RUST_LOG` does not count: it is a log filter, not a deployment.
+fn configured(env: &HashMap<String, String>, env_file: Option<&Path>, config_file: bool) -> bool {
+    env_file.is_some()
+        || config_file
+        || ENV_KEYS
+            .iter()
+            .filter(|k| !["DEVELOPMENT", "RUST_LOG"].contains(&k.name))
+            .any(|k| declare::env_value(env, k.name).is_some())
+}
+
+/// Why a missing secret stops the start (the end of its message).
+const NOT_DEVELOPMENT: &str = "This start is configured (.env, a config file or a server variable in the environment), so the server will not make up throwaway secrets; set DEVELOPMENT=true only to try it out without persistent tokens.";
+const DEVELOPMENT_OFF: &str = "DEVELOPMENT is false, so the server will not make up throwaway secrets.";
 
 fn random_secret() -> Vec<u8> {
     use rand::RngCore;
@@ -203,12 +244,15 @@ fn made_up_node_id() -> String {
 }
 
 impl Settings {
-    /// Builds settings from the environment (already merged with `.env`) and
-    /// the text of `config.js.toml` (None when there is no file).
+    /// Builds settings from the environment (already merged with `.env`, whose
+    /// path is `env_file` when one was read) and the path and text of
+    /// `config.js.toml` (None when there is no file).
     pub fn from_sources(
         env: &HashMap<String, String>,
+        env_file: Option<&Path>,
         config_text: Option<(&str, &str)>,
     ) -> Result<Settings, SettingsError> {
+        let configured = configured(env, env_file, config_text.is_some());
         let mut file: RawFile = match config_text {
             None => RawFile::default(),
             Some((path, text)) => toml::from_str(text).map_err(|e| SettingsError::ConfigSyntax {
@@ -218,19 +262,27 @@ impl Settings {
         };
         let env = EnvKeys::from_env(env)?;
 
-        // Nothing configured at all (no DEVELOPMENT, no secrets) is someone
-        // trying the server out: development mode, as the banner says.
-        let development = env
-            .development
-            .unwrap_or(env.magick_token.is_none() && env.salt_string.is_none());
+        // Development mode when asked for, or when nothing at all is
+        // configured (someone trying the server out), as the banner says.
+        let development = env.development.unwrap_or(!configured);
         let mut ephemeral = false;
-        let mut secret = |key: &'static str, given: Option<Secret<String>>| match given {
-            Some(v) if !is_placeholder(v.expose()) => Ok(v.map(String::into_bytes)),
-            _ if development => {
+        let mut secret = |key: &'static str, given: Option<Secret<String>>| match secret_problem(given.as_ref()) {
+            None => Ok(given
+                .expect("a secret without a problem is set")
+                .map(String::into_bytes)),
+            Some(_) if development => {
                 ephemeral = true;
                 Ok(Secret::new(random_secret()))
             }
-            _ => Err(SettingsError::MissingSecret { key }),
+            Some(problem) => Err(SettingsError::MissingSecret {
+                key,
+                problem,
+                why: if env.development == Some(false) {
+                    DEVELOPMENT_OFF
+                } else {
+                    NOT_DEVELOPMENT
+                },
+            }),
         };
         let jwt = secret("MAGICK_TOKEN", env.magick_token)?;
         let salt = secret("SALT_STRING", env.salt_string)?;
@@ -314,17 +366,16 @@ impl Settings {
     /// `load`, with the command line's `--env-file` and `--config` in place of
     /// `.env` and `CONFIG_FILE`/`config.js.toml`. A file named explicitly must exist.
     pub fn load_from(env_file: Option<&Path>, config_file: Option<&Path>) -> Result<Settings, SettingsError> {
-        match env_file {
+        let env_file: Option<std::path::PathBuf> = match env_file {
             Some(path) => {
                 dotenvy::from_path(path).map_err(|e| SettingsError::EnvRead {
                     path: path.display().to_string(),
                     problem: e.to_string(),
                 })?;
+                Some(path.to_path_buf())
             }
-            None => {
-                let _ = dotenvy::dotenv();
-            }
-        }
+            None => dotenvy::dotenv().ok(),
+        };
         let env: HashMap<String, String> = std::env::vars().collect();
         let (path, explicit) = match (config_file, env.get("CONFIG_FILE")) {
             (Some(p), _) => (p.display().to_string(), true),
@@ -336,6 +387,6 @@ impl Settings {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => None,
             Err(source) => return Err(SettingsError::ConfigRead { path, source }),
         };
-        Settings::from_sources(&env, text.as_deref().map(|t| (path.as_str(), t)))
+        Settings::from_sources(&env, env_file.as_deref(), text.as_deref().map(|t| (path.as_str(), t)))
     }
 }

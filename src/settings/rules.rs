@@ -185,21 +185,69 @@ impl Rule<IpAddr> for IpAddress {
 /// Browser origins; an empty list allows any.
 pub struct Origins;
 
+/// An origin as a browser sends it in `Origin`: `scheme://host[:port]`, in
+/// lower case, with no default port, and nothing else (no path, not even
+/// `/`, no query, no user). Case and a default port are normalized, since
+/// they name the same origin; anything else could never match and is refused.
+fn origin(raw: &str) -> Result<String, &'static str> {
+    let (scheme, rest) = raw.split_once("://").ok_or("it has no scheme://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+        return Err("its scheme is not a scheme");
+    }
+    if rest.contains(['/', '?', '#']) {
+        return Err("an origin has no path, query or fragment (not even a trailing /)");
+    }
+    if rest.contains('@') {
+        return Err("an origin has no user or password");
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.starts_with('[') || h.ends_with(']') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    let host = host.to_ascii_lowercase();
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host
+                    .split('.')
+                    .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        }
+    };
+    if !host_ok {
+        return Err("its host is not a host name or IP address");
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => return Err("its port is not a port number"),
+        },
+    };
+    Ok(match (scheme.as_str(), port) {
+        ("http", Some(80)) | ("https", Some(443)) | (_, None) => format!("{scheme}://{host}"),
+        (_, Some(n)) => format!("{scheme}://{host}:{n}"),
+    })
+}
+
 impl Rule<CorsOrigins> for Origins {
     type Raw = Vec<String>;
     fn check(key: &'static str, list: Vec<String>) -> Result<CorsOrigins, SettingsError> {
         if list.is_empty() {
             return Ok(CorsOrigins::Any);
         }
-        for o in &list {
-            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
-                return Err(invalid(
-                    key,
-                    format!("{o:?} is not an origin like \"https://app.example.com\""),
-                ));
-            }
-        }
-        Ok(CorsOrigins::List(list))
+        list.iter()
+            .map(|o| {
+                origin(o).map_err(|why| {
+                    invalid(
+                        key,
+                        format!("{o:?} is not an origin like \"https://app.example.com\" or \"http://localhost:8080\": {why}"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(CorsOrigins::List)
     }
 }
 

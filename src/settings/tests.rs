@@ -13,7 +13,7 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 fn err(pairs: &[(&str, &str)], toml: Option<&str>) -> String {
-    Settings::from_sources(&env(pairs), toml.map(|t| ("config.js.toml", t)))
+    Settings::from_sources(&env(pairs), None, toml.map(|t| ("config.js.toml", t)))
         .unwrap_err()
         .to_string()
 }
@@ -25,7 +25,7 @@ const SECRETS: [(&str, &str); 2] = [
 
 #[test]
 fn nothing_at_all_is_a_working_development_server() {
-    let s = Settings::from_sources(&env(&[]), None).unwrap();
+    let s = Settings::from_sources(&env(&[]), None, None).unwrap();
     assert!(s.development);
     assert_eq!(s.port, 9090);
     assert!(s.secrets.ephemeral);
@@ -51,7 +51,13 @@ fn nothing_at_all_is_a_working_development_server() {
 
 #[test]
 fn legacy_tokens_takes_auto_on_off_only() {
-    let s = |v: &str| Settings::from_sources(&env(&[]), Some(("config.js.toml", &format!("legacy_tokens = \"{v}\""))));
+    let s = |v: &str| {
+        Settings::from_sources(
+            &env(&SECRETS),
+            None,
+            Some(("config.js.toml", &format!("legacy_tokens = \"{v}\""))),
+        )
+    };
     assert_eq!(s("on").unwrap().legacy_tokens, LegacyTokens::On);
     assert_eq!(s("off").unwrap().legacy_tokens, LegacyTokens::Off);
     assert!(s("maybe").unwrap_err().to_string().contains("legacy_tokens"));
@@ -63,7 +69,7 @@ fn production_refuses_missing_or_placeholder_secrets_by_name() {
     assert!(err(&[("DEVELOPMENT", "false")], None).contains("MAGICK_TOKEN"));
     assert!(err(&[("MAGICK_TOKEN", "real-one-xyz")], None).contains("SALT_STRING"));
     assert!(err(&[("MAGICK_TOKEN", "change-me"), ("SALT_STRING", "x-real")], None).contains("MAGICK_TOKEN"));
-    let s = Settings::from_sources(&env(&SECRETS), None).unwrap();
+    let s = Settings::from_sources(&env(&SECRETS), None, None).unwrap();
     assert!(!s.secrets.ephemeral);
     assert_eq!(s.secrets.jwt.expose(), b"a-real-secret-123");
 }
@@ -90,9 +96,108 @@ fn bad_values_name_their_key() {
 }
 
 #[test]
+fn cors_origins_are_origins_and_nothing_else() {
+    let parsed = |list: &str| {
+        Settings::from_sources(&env(&SECRETS), None, Some(("c", &format!("cors_origins = {list}"))))
+            .map(|s| s.cors_origins)
+    };
+    for bad in [
+        "https://example.com/path",
+        "https://example.com/",
+        "https://example.com?x=1",
+        "https://user@example.com",
+        "https://example.com:0",
+        "https://example.com:99999",
+        "https://exa mple.com",
+        "https://",
+        "example.com",
+    ] {
+        let e = parsed(&format!("[{bad:?}]")).unwrap_err().to_string();
+        assert!(e.starts_with("cors_origins") && e.contains(bad), "{bad}: {e}");
+    }
+    // Case and default ports name the same origin as a browser sends it.
+    assert_eq!(
+        parsed(
+            r#"["HTTPS://App.Example.com:443", "http://localhost:8080", "http://[::1]:80", "capacitor://localhost"]"#
+        )
+        .unwrap(),
+        CorsOrigins::List(vec![
+            "https://app.example.com".into(),
+            "http://localhost:8080".into(),
+            "http://[::1]".into(),
+            "capacitor://localhost".into(),
+        ])
+    );
+}
+
+#[test]
+fn development_mode_only_when_asked_or_nothing_is_configured() {
+    let start = |pairs: &[(&str, &str)], env_file: Option<&str>, config: Option<&str>| {
+        Settings::from_sources(
+            &env(pairs),
+            env_file.map(std::path::Path::new),
+            config.map(|t| ("c", t)),
+        )
+    };
+    // Nothing at all (RUST_LOG is a log filter, not a deployment): development mode.
+    assert!(start(&[], None, None).unwrap().development);
+    assert!(start(&[("RUST_LOG", "debug")], None, None).unwrap().development);
+    assert!(
+        start(&[("DEVELOPMENT", "true"), ("PORT", "1")], Some(".env"), Some(""))
+            .unwrap()
+            .development
+    );
+    // Anything configured, and no secrets: refused, naming the key and how to make one.
+    for (pairs, env_file, config) in [
+        (&[("PORT", "8080")][..], Some(".env"), None),
+        (&[("PORT", "8080"), ("ENABLE_HTTPS", "true")][..], Some(".env"), None),
+        (&[][..], None, Some("json_storage_file = \"data/w.json\"")),
+        (&[][..], Some(".env"), None),
+        (&[("PORT", "8080")][..], None, None),
+        (&[("SALT_STRING", "a-real-salt-1")][..], None, None),
+    ] {
+        let e = start(pairs, env_file, config).unwrap_err().to_string();
+        assert!(
+            e.starts_with("MAGICK_TOKEN is not set") && e.contains("openssl rand -hex 32"),
+            "{pairs:?} {env_file:?} {config:?}: {e}"
+        );
+    }
+    let e = start(&[("DEVELOPMENT", "false")], None, None).unwrap_err().to_string();
+    assert!(
+        e.starts_with("MAGICK_TOKEN is not set") && e.contains("DEVELOPMENT is false"),
+        "{e}"
+    );
+}
+
+#[test]
+fn placeholder_secrets_are_refused() {
+    for placeholder in [
+        "9f1c…(64 random hex characters)",
+        "change-me-to-a-long-random-string",
+        "CHANGEME",
+        "<your secret>",
+        "...",
+        "xxxxxxxxxxxxxxxx",
+        "secret",
+    ] {
+        let e = err(&[("MAGICK_TOKEN", placeholder), SECRETS[1]], None);
+        assert!(e.starts_with("MAGICK_TOKEN is a placeholder"), "{placeholder}: {e}");
+    }
+    // …but development mode replaces it, as it does a missing one.
+    let s = Settings::from_sources(
+        &env(&[("DEVELOPMENT", "true"), ("MAGICK_TOKEN", "changeme")]),
+        None,
+        None,
+    )
+    .unwrap();
+    assert!(s.secrets.ephemeral);
+}
+
+#[test]
 fn original_config_keys_are_read() {
     let s = Settings::from_sources(
         &env(&SECRETS),
+        None,
         Some((
             "c",
             r#"
@@ -146,6 +251,7 @@ fn twilio_turn_and_limits_pairs_name_their_key() {
             ("TWILIO_ACCOUNT_SID", "AC1"),
             ("TWILIO_AUTH_TOKEN", "tok"),
         ])),
+        None,
         Some(("c", "turn_urls = [\"turn:t.example.com\"]\nturn_ttl_secs = 600")),
     )
     .unwrap();
@@ -168,12 +274,13 @@ fn the_process_environment_values_are_read_as_given() {
             SECRETS[1],
         ]),
         None,
+        None,
     )
     .unwrap();
     assert_eq!(s.port, 8080);
     assert!(!s.development && !s.enable_https && !s.secrets.ephemeral);
     // DEVELOPMENT=true with no secrets: random ones.
-    let s = Settings::from_sources(&env(&[("DEVELOPMENT", "yes")]), None).unwrap();
+    let s = Settings::from_sources(&env(&[("DEVELOPMENT", "yes")]), None, None).unwrap();
     assert!(s.development && s.secrets.ephemeral);
     assert_ne!(s.secrets.jwt.expose(), s.secrets.salt.expose());
 }
@@ -194,6 +301,7 @@ fn no_secret_is_printable() {
             ("TWILIO_AUTH_TOKEN", values[2]),
             ("TURN_SECRET", values[3]),
         ]),
+        None,
         Some(("c", "turn_urls = [\"turn:t.example.com\"]")),
     )
     .unwrap();
@@ -219,13 +327,13 @@ fn no_secret_is_printable() {
 
 #[test]
 fn public_stun_is_the_default_of_ice_servers() {
-    let s = Settings::from_sources(&env(&SECRETS), None).unwrap();
+    let s = Settings::from_sources(&env(&SECRETS), None, None).unwrap();
     assert_eq!(s.ice_servers, PUBLIC_STUN);
 }
 
 #[test]
 fn limit_and_https_defaults_are_the_declared_ones() {
-    let s = Settings::from_sources(&env(&SECRETS), None).unwrap();
+    let s = Settings::from_sources(&env(&SECRETS), None, None).unwrap();
     assert_eq!(format!("{:?}", LimitSettings::default()), format!("{:?}", s.limits));
     assert_eq!(format!("{:?}", HttpsFiles::default()), format!("{:?}", s.https));
     assert_eq!(s.limits.failed_pin_window, Duration::from_secs(60));
@@ -391,8 +499,8 @@ fn readme_problems(readme: &str) -> Vec<String> {
 fn config_js_toml_lists_every_key_with_its_default() {
     assert_eq!(config_file_problems(CONFIG_JS_TOML), Vec::<String>::new());
     // And reading it changes nothing.
-    let without = Settings::from_sources(&env(&SECRETS), None).unwrap();
-    let with = Settings::from_sources(&env(&SECRETS), Some(("config.js.toml", CONFIG_JS_TOML))).unwrap();
+    let without = Settings::from_sources(&env(&SECRETS), None, None).unwrap();
+    let with = Settings::from_sources(&env(&SECRETS), None, Some(("config.js.toml", CONFIG_JS_TOML))).unwrap();
     assert_eq!(format!("{without:?}"), format!("{with:?}"));
 }
 

@@ -1,7 +1,7 @@
 //! Every way an event can be refused, and the one place that answers it.
 //! The texts are the original server's where it had one (the library shows
 //! them to the user), so they are part of the wire contract
-//! (`tests/CONTRACT.md`). Each alert is declared once, with its metric reason.
+//! (`docs/PROTOCOL.md` § Every alert). Each alert is declared once, with its metric reason.
 
 use std::borrow::Cow;
 

@@ -1,4 +1,4 @@
-//! Calls are peer to peer; the server only forwards (PROTOCOL.md §3 "Calls").
+//! Calls are peer to peer; the server only forwards (docs/PROTOCOL.md § `ring`).
 //! The objects clients attach (`workspace`, `call`, `offer`, …) pass through
 //! as sent, as raw JSON text; only the ids the guard checked are trusted.
 

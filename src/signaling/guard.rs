@@ -5,7 +5,8 @@
 //! and (for owner-only events) the owner — or into the `Rejection` the sender
 //! gets. Handlers of token-checked events take a `Member`, so they cannot be
 //! reached without passing here. The checks run in the order of
-//! `tests/CONTRACT.md`, which decides which alert a bad payload gets.
+//! `docs/PROTOCOL.md` § The guard, which decides which alert a bad payload
+//! gets.
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;

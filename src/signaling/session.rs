@@ -4,7 +4,8 @@
 //! that verified on it, and which attendees it is bound to. A socket that
 //! shows up with a valid token but is not in the attendee's rooms yet
 //! (socket.io-client reconnected on its own, with a new socket) is bound
-//! before its event is handled (PROTOCOL.md §6).
+//! before its event is handled (docs/PROTOCOL.md § Sessions, disconnects
+//! and reconnects).
 
 use std::collections::HashSet;
 use std::net::IpAddr;

@@ -1,5 +1,5 @@
 //! The workspace life cycle: create, attend, re-attend, attendees, leave,
-//! kick, destroy (PROTOCOL.md §3).
+//! kick, destroy (docs/PROTOCOL.md § Client → server events).
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Workspace and access tokens (PROTOCOL.md §2).
+//! Workspace and access tokens (docs/PROTOCOL.md § Tokens).
 //!
 //! Both are HS256 JWTs signed with `MAGICK_TOKEN`; the `typ` claim keeps one
 //! kind from being accepted as the other. The PIN never leaves the server in

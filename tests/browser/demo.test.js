@@ -7,7 +7,7 @@
 // Screenshots of each page during the call go to artifacts/ (gitignored);
 // WRW_UPDATE_SCREENSHOT=1 also writes the owner's to docs/demo-call.png (the
 // README's). Needs /usr/bin/chromium, /usr/bin/turnserver (Debian `coturn`)
-// and the server binary (tests/CONTRACT.md).
+// and the server binary (docs/PROTOCOL.md § Appendix: testing against the server).
 'use strict';
 
 const { describe, it, before, after } = require('node:test');

@@ -9,7 +9,7 @@
 //
 // Run with `npm test` (node --test). Needs /usr/bin/chromium (Debian package
 // `chromium`), /usr/bin/redis-server (Debian package `redis-server`) and the
-// server binary (tests/CONTRACT.md).
+// server binary (docs/PROTOCOL.md § Appendix: testing against the server).
 'use strict';
 
 const { describe, it, before, after } = require('node:test');
@@ -17,7 +17,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
-// The one server spawner of the client suites (tests/CONTRACT.md), and the
+// The one server spawner of the client suites (docs/PROTOCOL.md, appendix), and the
 // cluster suites' redis-server and node launcher.
 const h = require('../clients/harness.js');
 const { startRedis } = require('../clients/redis.js');

@@ -3,7 +3,7 @@
 // are, their sender field and whether they are owner-only come from the
 // server (`--list-events`, harness.listEvents); what a valid payload of each
 // looks like, and which field names its target, is the suites' own knowledge
-// (../../shared/PROTOCOL.md), kept here once for the protocol and hostile suites.
+// (docs/PROTOCOL.md), kept here once for the protocol and hostile suites.
 
 const h = require('./harness.js');
 

@@ -1,5 +1,5 @@
 'use strict';
-// The one test harness every client suite uses (see ../CONTRACT.md): it
+// The one test harness every client suite uses (docs/PROTOCOL.md, appendix): it
 // spawns the real server binary (one spawner, one TOML writer, one banner
 // regex), asks the binary for its event list, connects socket.io clients of a
 // given variant, records every event they receive, and offers bounded waits,
@@ -36,7 +36,7 @@ const ID_RE = idRe();
 // A well-formed id of `len` characters made of `pattern` repeated (one nobody holds).
 const fakeId = (pattern, len = ID_LEN) => `_${pattern.repeat(Math.ceil(len / pattern.length)).slice(0, len)}`;
 
-// The alert texts of ../CONTRACT.md and of the limits (README "Security").
+// The alert texts of docs/PROTOCOL.md § Every alert.
 const TEXT = {
   PAYLOAD: 'Invalid request: the payload must be an object.',
   WSID: 'Please provide a valid workspace ID.',
@@ -553,7 +553,7 @@ function record(socket, variant, label) {
   const rec = { entries: [], waiters: [], label, seq: 0, sids: [], disconnects: [] };
   socket.__rec = rec;
   const push = (event, args) => {
-    // PROTOCOL.md: every application event is 42["name", ONE_ARGUMENT], no acks.
+    // docs/PROTOCOL.md § Transport: every application event is 42["name", ONE_ARGUMENT], no acks.
     if (args.length !== 1) violations.push(`${label} received '${event}' with ${args.length} arguments`);
     const entry = { event, payload: args[0], nargs: args.length, seq: rec.seq++, consumed: false };
     rec.entries.push(entry);

@@ -20,5 +20,14 @@ if (files.length === 0) {
 }
 const stream = run({ files, concurrency: option('concurrency', 1), timeout: option('timeout', 300000) });
 stream.on('test:fail', () => { process.exitCode = 1; });
+// A skipped test says why (`t.skip('skipped: why')`); the reasons are listed
+// again after the run, so that a skip never scrolls by unnoticed.
+const skips = [];
+stream.on('test:pass', (data) => {
+  if (data.skip !== undefined) skips.push(`${data.name}: ${data.skip === true ? 'skipped (no reason given)' : data.skip}`);
+});
+stream.on('end', () => {
+  if (skips.length) console.error(`\n${skips.length} test(s) skipped:\n${skips.map((s) => `  - ${s}`).join('\n')}`);
+});
 const reporter = process.stdout.isTTY ? new reporters.spec() : reporters.tap;
 stream.compose(reporter).pipe(process.stdout);

@@ -1,6 +1,6 @@
 'use strict';
 // The wire-protocol suite, defined once per client variant by the files in test/.
-// Spec: /work/shared/PROTOCOL.md, refined by ../CONTRACT.md.
+// Spec: docs/PROTOCOL.md.
 
 const { describe, it, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
@@ -22,7 +22,7 @@ function jwtClaimsText(token) {
   return Buffer.from(token.split('.')[1] || '', 'base64url').toString('utf8');
 }
 
-// Error cases common to every token-checked event, in CONTRACT.md's check order.
+// Error cases common to every token-checked event, in the check order of docs/PROTOCOL.md § The guard.
 // Each: [name, mutate(payload, ctx) -> payload to send (or NOARG), expected alert].
 function tokenErrorCases(spec) {
   const S = spec.sender;
@@ -869,7 +869,7 @@ module.exports = function defineSuite(variant) {
 
     // --- relayed fields, byte for byte ----------------------------------------
     // The server forwards what it does not inspect as the raw JSON text it
-    // arrived as (CONTRACT.md "Forwarded fields"): the target's packet is
+    // arrived as (docs/PROTOCOL.md § Conventions, "Forwarded fields"): the target's packet is
     // compared as text, not as parsed JSON, so an unescape/re-escape, a key
     // reordering or a changed number shows up.
     describe('relayed fields reach the target byte for byte as sent', () => {

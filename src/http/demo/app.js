@@ -1,5 +1,5 @@
 // The demo page: create or join a workspace, call every attendee, and the
-// self-test panel. It speaks PROTOCOL.md to the server that served it.
+// self-test panel. It speaks docs/PROTOCOL.md to the server that served it.
 
 import { io } from './vendor/socket.io.esm.min.js';
 import qrcode from './vendor/qrcode.mjs';

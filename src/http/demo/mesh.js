@@ -1,5 +1,5 @@
 // The call: one RTCPeerConnection per other attendee (a mesh), set up with
-// the protocol's `ring` / `answer` / `icecandidate` (PROTOCOL.md §3).
+// the protocol's `ring` / `answer` / `icecandidate` (docs/PROTOCOL.md § Client → server events).
 //
 // A `ring` always starts a fresh connection: that is how a reloaded page
 // comes back into a call (its peers drop the connection they had to it).

@@ -145,6 +145,27 @@ fn write_error(path: &Path, e: impl std::fmt::Display) -> LoadError {
     }
 }
 
+/// Creates and removes a file beside `path`: the directory exists and this
+/// process may write there (permissions, a read-only mount), as `open` will.
+fn probe_directory(path: &Path) -> Result<(), LoadError> {
+    let probe = snapshot::sibling(path, &format!(".check-{}", std::process::id()));
+    let refused = |e: std::io::Error| {
+        LoadError::Write {
+        path: shown(path),
+        problem: format!(
+            "cannot write the storage file: its directory {} does not take new files ({e}); create it, or make it writable for this user",
+            snapshot::dir_of(path).display()
+        ),
+    }
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(refused)?;
+    std::fs::remove_file(&probe).map_err(refused)
+}
+
 /// Reads the snapshot (ours or the original's) and replays the journals.
 fn load(path: &Path, id_len: usize) -> Result<Loaded, LoadError> {
     let bytes = match std::fs::read(path) {
@@ -281,9 +302,12 @@ impl FileStore {
         FileStore::open_with(path, window, id_len, MIN_COMPACTION_BYTES)
     }
 
-    /// Loads `path` as `open` would, writing nothing (`check`).
+    /// Loads `path` as `open` would and checks that its directory takes new
+    /// files (`open` writes the journal and snapshots there), leaving nothing
+    /// behind: what `check` runs.
     pub fn inspect(path: &Path, id_len: usize) -> Result<Inspection, LoadError> {
         let loaded = load(path, id_len)?;
+        probe_directory(path)?;
         Ok(Inspection {
             workspaces: loaded.workspaces.len(),
             imported_from_original: loaded.imported_from_original,
@@ -294,6 +318,7 @@ impl FileStore {
 
     fn open_with(path: &Path, window: Duration, id_len: usize, compaction_floor: u64) -> Result<FileStore, LoadError> {
         let loaded = load(path, id_len)?;
+        probe_directory(path)?;
         if let Some(bytes) = &loaded.original {
             back_up_original(path, bytes, &loaded.skipped, loaded.workspaces.len())?;
         }

@@ -1,5 +1,5 @@
 'use strict';
-// Issue #11: every PROTOCOL.md event across nodes. Three nodes on one Redis;
+// Issue #11: every docs/PROTOCOL.md event across nodes. Three nodes on one Redis;
 // the owner on node 1, attendees on nodes 2 and 3; each relay must reach
 // exactly its receivers, intact, once (no node delivers a copy), for
 // socket.io-client 2.0.4 (polling), 2.5.0 (websocket) and 4 (websocket, polling).

@@ -3,7 +3,7 @@
 // every event, sent by real socket.io clients (2.0.4 and 4, polling and
 // websocket). After each case: the server still answers GET /, a bystander
 // pair in a healthy workspace still exchanges a `negotiation` within 1 s and
-// received nothing else, and the attacker got the answer CONTRACT.md asks for
+// received nothing else, and the attacker got the answer docs/PROTOCOL.md asks for
 // (an alert, `destroyed`, or for iceservers the ICE servers) within a bound.
 
 const { describe, it, before, after } = require('node:test');
@@ -49,7 +49,7 @@ function hasLoneSurrogate(s) {
   return /[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s);
 }
 // Values the server cannot parse as JSON text (socket.io binary attachments,
-// lone surrogates, 10 000-deep nesting): CONTRACT.md names no text for them,
+// lone surrogates, 10 000-deep nesting): docs/PROTOCOL.md names no text for them,
 // any alert will do.
 function opaque(v) {
   if (v === DEEP_O || v === DEEP_A) return true;

@@ -1,5 +1,5 @@
 'use strict';
-// Issue #4 / PROTOCOL.md §6: ghosts (presence grace), reloads, lapsed
+// Issue #4 / docs/PROTOCOL.md § Sessions, disconnects and reconnects: ghosts (presence grace), reloads, lapsed
 // attendees coming back, and workspace expiry.
 
 const { describe, it, afterEach } = require('node:test');

@@ -1,5 +1,5 @@
 'use strict';
-// PROTOCOL.md §5: the "is my server running?" page and CORS for the
+// docs/PROTOCOL.md § HTTP: the "is my server running?" page and CORS for the
 // Engine.IO endpoints (the library's page is usually on another origin and
 // socket.io 2 polling sends credentials).
 
