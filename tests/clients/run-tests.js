@@ -1,7 +1,7 @@
 'use strict';
 // Runs test files with node:test, N files at a time, each test bounded, on
-// Node 18 to 24 alike: `node --test` takes a folder only on Node 20, and
-// Node 18 has no --test-timeout. Usage (the shell expands the globs):
+// every Node the project supports (README: 20 or newer): `node --test` reads
+// a folder argument as a file name from Node 21 on. Usage (the shell expands the globs):
 //   node run-tests.js [--concurrency=N] [--timeout=MS] file.test.js...
 // Exit code 1 when any test fails. TAP output (spec on a terminal).
 

@@ -24,54 +24,17 @@
 
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const L = require('../harness.js');
-const { freePort } = require('../redis.js');
+const R = require('../readme-blocks.js');
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const DEPLOY = path.join(ROOT, 'deploy', 'nginx');
+const DEPLOY = path.join(R.ROOT, 'deploy', 'nginx');
 const NGINX_FILES = ['nginx.conf', 'websocket-only.conf', 'wrw-server.conf'];
-const BEGIN = '<!-- cluster-quickstart -->';
-const END = '<!-- /cluster-quickstart -->';
 const PORTS = ['6379', '3001', '3002', '3003', '8080']; // Redis, the three nodes, nginx
 const QUICK_DIR = '/tmp/wrw';
-const PATH_WITH_SBIN = `${process.env.PATH || '/usr/bin:/bin'}:/usr/sbin`;
-
-const onPath = (cmd) => PATH_WITH_SBIN.split(':').some((d) => d && fs.existsSync(path.join(d, cmd)));
-const MISSING = ['bash', 'redis-server', 'redis-cli', 'nginx', 'openssl', 'curl'].filter((c) => !onPath(c));
-const NO_TOOLS = MISSING.length
-  ? `${MISSING.join(', ')} not found (apt-get install -y --no-install-recommends redis-server nginx openssl curl)`
-  : null;
-
-// ---------------------------------------------------------------------------
-// The blocks, and the mechanical changes.
-
-// {start, stop}: the two ```sh blocks between the markers of README.md.
-function quickstartBlocks() {
-  const text = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const a = text.indexOf(BEGIN);
-  const b = text.indexOf(END);
-  assert.ok(a >= 0 && b > a, `README.md has ${BEGIN} ... ${END}`);
-  assert.equal(text.indexOf(BEGIN, a + 1), -1, `README.md has one ${BEGIN}`);
-  const blocks = [...text.slice(a, b).matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
-  assert.equal(blocks.length, 2, `two \`\`\`sh blocks (start, stop) between the markers, found ${blocks.length}`);
-  return { start: blocks[0], stop: blocks[1] };
-}
-
-const wordRe = (s) => new RegExp(`\\b${s}\\b`, 'g');
-
-// `text` with every port of PORTS (as a whole number) replaced by map[port].
-const withPorts = (text, map) => text.replace(wordRe(`(${PORTS.join('|')})`), (p) => String(map[p]));
-
-// `text` with the quick start's directory replaced by `dir`; nothing may still name it.
-function withDir(text, dir, what) {
-  const parts = text.split(/\/tmp\/wrw(?![\w.-])/);
-  for (const p of parts) assert.ok(!p.includes(QUICK_DIR), `${what}: ${QUICK_DIR} in another form than the directory itself:\n${text}`);
-  return parts.join(dir);
-}
+const NO_TOOLS = R.missingTools(['bash', 'redis-server', 'redis-cli', 'nginx', 'openssl', 'curl'], 'redis-server nginx openssl curl');
 
 // The shipped nginx file `name` with its node ports and listen port changed
 // like the block's; throws when the shapes the change relies on are gone.
@@ -89,29 +52,6 @@ function nginxFile(name, map) {
   return text;
 }
 
-// ---------------------------------------------------------------------------
-// The processes.
-
-// [pid, state, pgrp] of every process, from /proc.
-function processes() {
-  const out = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.push({ pid: Number(d), state: f[0], pgrp: Number(f[2]) });
-    } catch (_) { /* gone meanwhile */ }
-  }
-  return out;
-}
-// Live (not zombie) processes of group `pgid`, or of the pids in `pids`.
-const liveIn = (pgid, pids = []) => processes().filter((p) => p.state !== 'Z' && (p.pgrp === pgid || pids.includes(p.pid)));
-
-const signal = (pid, sig) => {
-  try { process.kill(pid, sig); } catch (_) { /* gone */ }
-};
-
 // Pids named by the pid files the quick start writes (its list, nginx's).
 function pidsFrom(wrw) {
   const pids = [];
@@ -123,58 +63,12 @@ function pidsFrom(wrw) {
   return pids;
 }
 
-const groups = new Set();
-process.on('exit', () => {
-  for (const g of groups) signal(-g, 'SIGKILL');
-});
-
-// Kills the group and the pid files' processes: SIGTERM, SIGKILL after 5 s.
-async function killAll(pgid, wrw) {
-  const pids = pidsFrom(wrw);
-  signal(-pgid, 'SIGTERM');
-  for (const p of pids) signal(p, 'SIGTERM');
-  try {
-    await L.poll(() => liveIn(pgid, pids).length === 0, { timeout: 5000, what: 'the quick start\'s processes exiting on SIGTERM' });
-  } catch (_) {
-    signal(-pgid, 'SIGKILL');
-    for (const p of liveIn(pgid, pids)) signal(p.pid, 'SIGKILL');
-  }
-  groups.delete(pgid);
-}
-
-// Runs `script` with bash in `cwd`, in a new process group; output appended
-// to `log`. Resolves with {code, signal, pgid} once bash exits (bounded); the
-// group is registered for killing at exit.
-function runBash(script, { cwd, env, log, timeout, what }) {
-  const fd = fs.openSync(log, 'a');
-  const child = spawn('bash', ['-c', script], { cwd, env, detached: true, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  groups.add(child.pid);
-  const exit = new Promise((resolve) => {
-    child.on('exit', (code, sig) => resolve({ code, signal: sig, pgid: child.pid }));
-    child.on('error', (e) => resolve({ code: null, signal: null, error: e.message, pgid: child.pid }));
-  });
-  return { pgid: child.pid, exit: L.withTimeout(exit, timeout, `${what}: bash still running after ${timeout} ms`) };
-}
-
-// The last `n` characters of each log the quick start writes, for a failure message.
-function logs(root, wrw, n = 2500) {
+// The logs the quick start writes, for a failure message.
+function logs(root, wrw) {
   const files = [path.join(root, 'bash.log'), path.join(wrw, 'redis', 'redis.log'),
     path.join(wrw, 'nginx', 'logs', 'error.log')];
   for (let i = 1; i <= 3; i++) files.push(path.join(wrw, `node${i}`, 'server.log'));
-  return files.map((f) => {
-    let text;
-    try { text = fs.readFileSync(f, 'utf8'); } catch (e) { text = `(${e.code})`; }
-    return `--- ${f}\n${text.slice(-n)}`;
-  }).join('\n');
-}
-
-// n distinct free ports.
-async function freePorts(n) {
-  const ports = new Set();
-  for (let i = 0; ports.size < n && i < 50; i++) ports.add(await freePort());
-  assert.equal(ports.size, n, 'distinct free ports');
-  return [...ports];
+  return R.tails(files);
 }
 
 // ---------------------------------------------------------------------------
@@ -182,31 +76,25 @@ async function freePorts(n) {
 describe('README cluster quick start, pasted into bash', { timeout: 240000 }, () => {
   it('starts Redis, three nodes and nginx; a create on node 1 and an attend through nginx; the stop block ends it all', async (t) => {
     if (NO_TOOLS) return t.skip(`skipped: ${NO_TOOLS}`);
-    const bin = L.serverBinary();
-    assert.ok(fs.existsSync(bin), `the server binary ${bin} exists (cargo build --release, or WRW_BIN)`);
-    const blocks = quickstartBlocks();
-    for (const p of PORTS) assert.match(blocks.start, wordRe(p), `the start block names port ${p}`);
+    const [startBlock, stopBlock] = R.readmeBlocks('cluster-quickstart', 2);
+    const blocks = { start: startBlock, stop: stopBlock };
+    for (const p of PORTS) assert.match(blocks.start, R.wordRe(p), `the start block names port ${p}`);
     assert.match(blocks.start, /\/tmp\/wrw(?![\w.-])/, `the start block works in ${QUICK_DIR}`);
 
-    const free = await freePorts(PORTS.length);
-    const map = Object.fromEntries(PORTS.map((p, i) => [p, free[i]]));
+    const map = await R.freePortMap(PORTS);
     t.diagnostic(`ports ${JSON.stringify(map)}`);
 
     // The temp "repository" and the quick start's directory, side by side.
     const root = L.tempDir('wrw-quickstart-');
     fs.chmodSync(root, 0o755); // nginx's workers (nobody, under a root master) reach its tmp/
-    const repo = path.join(root, 'repo');
+    const repo = R.fakeRepo(root, Object.fromEntries(NGINX_FILES.map((f) => [`deploy/nginx/${f}`, nginxFile(f, map)])));
     const wrw = path.join(root, 'wrw');
-    fs.mkdirSync(path.join(repo, 'deploy', 'nginx'), { recursive: true });
-    fs.mkdirSync(path.join(repo, 'target', 'release'), { recursive: true });
-    fs.symlinkSync(path.resolve(bin), path.join(repo, 'target', 'release', 'webrtc-workspaces-server'));
-    for (const f of NGINX_FILES) fs.writeFileSync(path.join(repo, 'deploy', 'nginx', f), nginxFile(f, map));
-    const start = withDir(withPorts(blocks.start, map), wrw, 'start block');
-    const stop = withDir(withPorts(blocks.stop, map), wrw, 'stop block');
+    const start = R.withDir(R.withPorts(blocks.start, map), QUICK_DIR, wrw, 'start block');
+    const stop = R.withDir(R.withPorts(blocks.stop, map), QUICK_DIR, wrw, 'stop block');
     const log = path.join(root, 'bash.log');
-    const env = L.serverEnv({ PATH: PATH_WITH_SBIN, REDIS_URL: undefined, WRW: undefined, BIN: undefined });
+    const env = L.serverEnv({ PATH: R.PATH_WITH_SBIN, REDIS_URL: undefined, WRW: undefined, BIN: undefined });
 
-    const ran = runBash(start, { cwd: repo, env, log, timeout: 120000, what: 'the start block' });
+    const ran = R.runBash(start, { cwd: repo, env, log, timeout: 120000, what: 'the start block' });
     const sockets = [];
     try {
       const done = await ran.exit;
@@ -256,18 +144,17 @@ describe('README cluster quick start, pasted into bash', { timeout: 240000 }, ()
       // The stop block ends every process the start block left running.
       const pids = pidsFrom(wrw);
       assert.ok(pids.length >= 5, `${wrw}/pids lists Redis, the nodes and nginx: ${pids}`);
-      const stopped = runBash(stop, { cwd: repo, env, log, timeout: 20000, what: 'the stop block' });
+      const stopped = R.runBash(stop, { cwd: repo, env, log, timeout: 20000, what: 'the stop block' });
       assert.equal((await stopped.exit).code, 0, 'the stop block exits 0');
-      signal(-stopped.pgid, 'SIGKILL'); // it starts nothing in the background; just in case
-      groups.delete(stopped.pgid);
-      await L.poll(() => liveIn(ran.pgid, pids).length === 0,
-        { timeout: 20000, what: `every process of the quick start gone after the stop block (left: ${JSON.stringify(liveIn(ran.pgid, pids))})` });
+      await R.killAll(stopped.pgid); // it starts nothing in the background; just in case
+      await L.poll(() => R.liveIn(ran.pgid, pids).length === 0,
+        { timeout: 20000, what: `every process of the quick start gone after the stop block (left: ${JSON.stringify(R.liveIn(ran.pgid, pids))})` });
     } catch (e) {
       e.message += `\n${logs(root, wrw)}`;
       throw e;
     } finally {
       L.close(sockets);
-      await killAll(ran.pgid, wrw);
+      await R.killAll(ran.pgid, pidsFrom(wrw));
       L.removeDir(root);
     }
   });

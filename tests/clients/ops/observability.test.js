@@ -130,6 +130,22 @@ function readmeMetrics() {
     .map((m) => ({ name: m[1], labels: m[2] ? m[2].split(',').map((l) => l.trim()) : [] }));
 }
 
+// The metrics the README says are there from the first scrape on.
+function readmeMetricsAtStart() {
+  const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+  const m = /\*\*`GET \/metrics`\*\*[^]*?From the first scrape on:([^]*?)After their first/.exec(readme);
+  assert.ok(m, 'README says which metrics are there from the first scrape on');
+  return [...m[1].matchAll(/`(wrw_[a-z0-9_]+)/g)].map((x) => x[1]);
+}
+
+describe('/metrics at start', () => {
+  it('the first scrape of a fresh server has exactly the metrics the README says are there from the start', async () => {
+    const srv = await start();
+    const names = new Set(L.parseProm((await L.get(`${srv.url}/metrics`)).body).map((x) => x.name));
+    assert.deepEqual([...names].filter((n) => n.startsWith('wrw_')).sort(), readmeMetricsAtStart().sort());
+  });
+});
+
 describe('/metrics: every metric the README lists', () => {
   it('after traffic that touches each of them, each is present with a plausible value', async (t) => {
     const listed = readmeMetrics();
@@ -276,6 +292,13 @@ describe('log_format = "json"', () => {
     const parsed = await lines();
     const notJson = parsed.filter((p) => typeof p !== 'object' || p === null);
     assert.deepEqual(notJson, [], 'stderr lines that are not JSON');
+    // The banner on stdout follows log_format too: JSON lines, the address and the ICE servers as fields.
+    const banner = srv.stdout().split('\n').filter((l) => l.trim()).map((l) => {
+      try { return JSON.parse(l); } catch (_) { return assert.fail(`a banner line that is not JSON: ${l}`); }
+    });
+    assert.equal(banner[0].fields.url, srv.url.replace('127.0.0.1', srv.host), `the banner's url: ${JSON.stringify(banner)}`);
+    assert.match(banner[0].fields.message, L.BANNER_RE);
+    assert.equal(banner[1].fields.ice_servers, "Google's public STUN servers", JSON.stringify(banner));
     const createdLine = parsed.find((p) => JSON.stringify(p).includes(w.workspace.id) && /creat/i.test(JSON.stringify(p)));
     assert.ok(createdLine, `a line about creating ${w.workspace.id}: ${JSON.stringify(parsed)}`);
     const all = srv.stderr();
