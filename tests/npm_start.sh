@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npm install --no-audit --no-fund
 log=$(mktemp)
-PORT=0 npm start > "$log" 2>&1 &
+# PORT alone is a configured start, which refuses to run without secrets:
+# this is a try-out from a checkout, so it says so (DEVELOPMENT=true).
+PORT=0 DEVELOPMENT=true npm start > "$log" 2>&1 &
 npm_pid=$!
 addr=""
 for _ in $(seq 300); do

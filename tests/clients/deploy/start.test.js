@@ -92,6 +92,29 @@ test('environment only, DEVELOPMENT=false without MAGICK_TOKEN (or with the env-
   }
 });
 
+// Whether something listens on 127.0.0.1:`port` (a refused connect: no).
+function listening(port) {
+  return new Promise((resolve) => {
+    const c = require('node:net').connect(port, '127.0.0.1');
+    c.setTimeout(2000);
+    c.on('connect', () => { c.destroy(); resolve(true); });
+    c.on('timeout', () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  });
+}
+
+test('an empty directory and no variable of ours: a development server on port 9090 (issue 26)', { timeout: 30000 }, async (t) => {
+  if (await listening(9090)) return t.skip('skipped: something already listens on port 9090, the port this start must take');
+  const dir = emptyDir(t);
+  const srv = h.spawnServer({ dir, config: null, secrets: null, env: { PORT: undefined, DEVELOPMENT: undefined, RUST_LOG: undefined } });
+  t.after(() => srv.stop());
+  await srv.ready;
+  assert.equal(srv.port, 9090);
+  assert.match(srv.stdout(), /listening on http:\/\/0\.0\.0\.0:9090 \(development mode, in-memory store\)/);
+  assert.match(srv.stderr(), /random secrets/, 'it warns that the secrets are made up for this run');
+  assert.equal((await h.get(`${srv.url}/demo`)).status, 200, '/demo is served in development mode');
+});
+
 test('npm start wrapper: reads .env and config.js.toml from its cwd, serves GET /, SIGTERM stops it with exit 0', { timeout: 30000 }, async (t) => {
   const dir = emptyDir(t);
   fs.writeFileSync(path.join(dir, '.env'), 'PORT=0\nDEVELOPMENT=true\n');
