@@ -20,6 +20,9 @@ use redis::aio::ConnectionManager;
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::mpsc;
 
+use super::request::single_room;
+use super::rooms::RoomChannels;
+
 /// Where a received pub/sub message goes, by channel.
 pub type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
 
@@ -50,11 +53,12 @@ impl Loopback {
         }
     }
 
-    /// Whether `payload` on `chan` is a request this node sent itself.
+    /// Whether `payload` on `chan` (the request channel, or a room's, which
+    /// starts with it) is a request this node sent itself.
     pub fn is_own(&self, chan: &str, payload: &[u8]) -> bool {
         let own = self.own.read().expect("not poisoned");
         own.iter()
-            .any(|(c, id)| c == chan && payload.get(1..1 + id.len()) == Some(id.as_slice()))
+            .any(|(c, id)| chan.starts_with(c.as_str()) && payload.get(1..1 + id.len()) == Some(id.as_slice()))
     }
 }
 
@@ -68,6 +72,7 @@ pub struct ClusterDriver {
     conn: ConnectionManager,
     handlers: Handlers,
     loopback: Arc<Loopback>,
+    rooms: Arc<RoomChannels>,
     queue: mpsc::Sender<(String, Vec<u8>)>,
 }
 
@@ -82,6 +87,7 @@ impl ClusterDriver {
         conn: ConnectionManager,
         handlers: Handlers,
         loopback: Arc<Loopback>,
+        rooms: Arc<RoomChannels>,
         timeout: Duration,
     ) -> ClusterDriver {
         let (queue, rx) = mpsc::channel(PUBLISH_QUEUE);
@@ -90,6 +96,7 @@ impl ClusterDriver {
             conn,
             handlers,
             loopback,
+            rooms,
             queue,
         }
     }
@@ -115,6 +122,11 @@ impl Driver for ClusterDriver {
     type Error = DriverError;
 
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), DriverError> {
+        // A broadcast to one room: only the nodes holding a socket in it listen.
+        let chan = match single_room(&val) {
+            Some(room) if chan == self.rooms.request() => self.rooms.channel(room),
+            _ => chan,
+        };
         if self.queue.try_send((chan, val)).is_err() {
             metrics::counter!("wrw_redis_publish_dropped_total").increment(1);
         }
@@ -159,10 +171,11 @@ mod tests {
         let mut other = own.clone();
         other[2] = b'B';
         assert!(loopback.is_own("wrw-sio-request#/#", &own));
+        assert!(loopback.is_own("wrw-sio-request#/#at:_abcdefghij#", &own), "a room's channel");
         assert!(!loopback.is_own("wrw-sio-request#/#", &other));
         assert!(
-            !loopback.is_own("wrw-sio-request#/#AAAAAAAAAAAAAAAA#", &own),
-            "only the shared channel"
+            !loopback.is_own("wrw-sio-response#/#AAAAAAAAAAAAAAAA#", &own),
+            "only the request channels"
         );
         assert!(!loopback.is_own("wrw-sio-request#/#", &own[..5]));
     }

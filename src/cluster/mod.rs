@@ -1,7 +1,9 @@
 //! Several nodes behind a load balancer, sharing one Redis (`REDIS_URL`).
 //!
 //! - `driver.rs`: socketioxide-redis's adapter carries every room emit, join
-//!   and leave between nodes, over our driver on one reconnecting connection.
+//!   and leave between nodes, over our driver on one reconnecting connection;
+//!   `rooms.rs`, `request.rs`: a broadcast to one room goes on that room's
+//!   channel, heard only by the nodes holding a socket in it.
 //! - `store.rs`: the workspaces live in Redis; every change is one Lua script
 //!   (`scripts.rs`, `lua/`), so it is atomic across nodes.
 //! - `membership.rs`: this node's view of membership, so relays cost no
@@ -18,6 +20,8 @@ mod driver;
 pub mod limits;
 mod membership;
 mod presence;
+mod request;
+mod rooms;
 mod scripts;
 mod store;
 
@@ -41,6 +45,7 @@ use crate::settings::{Secret, Settings};
 use crate::store::StoreError;
 use driver::{Handlers, Loopback};
 use membership::MembershipCache;
+use rooms::RoomChannels;
 use scripts::Scripts;
 
 /// Bound on one Redis command: a paused or partitioned Redis turns into an
@@ -54,6 +59,9 @@ const OP_TIMEOUT: Duration = Duration::from_millis(2000);
 const STALE: Duration = Duration::from_millis(1200);
 /// Bound on reaching Redis at startup.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
+/// The adapter's messages this node received from Redis (its own excluded):
+/// what room channels spare a node with no part in a room's traffic.
+const RECEIVED_METRIC: &str = "wrw_redis_messages_received_total";
 
 #[derive(Debug, Error)]
 pub enum ClusterError {
@@ -86,6 +94,7 @@ pub struct Cluster {
     membership: Arc<MembershipCache>,
     handlers: Handlers,
     loopback: Arc<Loopback>,
+    rooms: Arc<RoomChannels>,
     probe: Mutex<Probe>,
     /// How many of this node's sessions are bound to each attendee: the
     /// attendee is released (its grace starts) when the last one goes.
@@ -118,6 +127,7 @@ impl Cluster {
         let inval = format!("{prefix}:inval");
         let push = push_router(
             inval.clone(),
+            rooms::request_channel(&adapter_prefix(&prefix)),
             id_len,
             membership.clone(),
             handlers.clone(),
@@ -145,6 +155,7 @@ impl Cluster {
 
         let cluster = Arc::new(Cluster {
             node_id: settings.node_id.clone(),
+            rooms: Arc::new(RoomChannels::new(&adapter_prefix(&prefix), conn.clone())),
             prefix,
             id_len,
             conn,
@@ -163,6 +174,7 @@ impl Cluster {
             grace: settings.presence_grace,
             expiry: settings.workspace_expiry,
         });
+        metrics::counter!(RECEIVED_METRIC).increment(0);
         // The first beat registers the node before it serves anyone.
         cluster.beat().await;
         tracing::info!(node = %cluster.node_id, redis = %addr, "cluster mode: workspaces shared through Redis");
@@ -175,13 +187,23 @@ impl Cluster {
             self.conn.clone(),
             self.handlers.clone(),
             self.loopback.clone(),
+            self.rooms.clone(),
             RESPONSE_TIMEOUT,
         )
     }
 
     /// The adapter's channel prefix (its channels never collide with ours).
     pub fn adapter_prefix(&self) -> String {
-        format!("{}-sio", self.prefix)
+        adapter_prefix(&self.prefix)
+    }
+
+    /// A socket of this node joined `rooms`: listens on their channels
+    /// before the join is answered. On failure (Redis away) the next beat's
+    /// sync subscribes them.
+    pub async fn subscribe_rooms(&self, rooms: &[String]) {
+        if let Err(e) = self.rooms.subscribe(rooms).await {
+            tracing::warn!(error = %e, "could not listen on a room's channel in Redis (retried at the next beat)");
+        }
     }
 
     /// Redis as the heartbeat last saw it; never waits on Redis.
@@ -231,6 +253,10 @@ impl Cluster {
     }
 }
 
+fn adapter_prefix(prefix: &str) -> String {
+    format!("{prefix}-sio")
+}
+
 async fn bounded<T>(op: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
     match tokio::time::timeout(OP_TIMEOUT, op).await {
         Ok(Ok(v)) => Ok(v),
@@ -256,6 +282,7 @@ fn redis_error(e: redis::RedisError) -> StoreError {
 /// first resubscription clears the view: invalidations may have been missed.
 fn push_router(
     inval: String,
+    request: String,
     id_len: usize,
     membership: Arc<MembershipCache>,
     handlers: Handlers,
@@ -293,9 +320,19 @@ fn push_router(
                     }
                 } else if loopback.is_own(&chan, &payload) {
                     // Our own broadcast, back from Redis: already delivered here.
-                } else if let Some(tx) = handlers.read().expect("not poisoned").get(&chan) {
-                    if tx.try_send((chan, payload)).is_err() {
-                        metrics::counter!("wrw_redis_messages_dropped_total").increment(1);
+                } else {
+                    let handlers = handlers.read().expect("not poisoned");
+                    // A room's channel feeds the adapter's request stream (`rooms.rs`).
+                    let tx = handlers.get(&chan).or_else(|| {
+                        chan.starts_with(&request)
+                            .then(|| handlers.get(&request))
+                            .flatten()
+                    });
+                    if let Some(tx) = tx {
+                        metrics::counter!(RECEIVED_METRIC).increment(1);
+                        if tx.try_send((chan, payload)).is_err() {
+                            metrics::counter!("wrw_redis_messages_dropped_total").increment(1);
+                        }
                     }
                 }
             }

@@ -159,7 +159,16 @@ pub async fn run(app: Arc<App>, cluster: Arc<Cluster>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = beat.tick() => cluster.beat().await,
+            _ = beat.tick() => {
+                cluster.beat().await;
+                if !cluster.health().reachable {
+                    continue;
+                }
+                let local = app.io.local_rooms().await.into_iter().collect();
+                if let Err(e) = cluster.rooms.sync(local, |room| app.io.holds_room(room)).await {
+                    tracing::debug!(error = %e, "room channels not synced (retried at the next beat)");
+                }
+            }
             _ = tick.tick() => match cluster.tick().await {
                 Ok((lapsed, expired)) => {
                     for (ws, gone) in lapsed {

@@ -21,6 +21,12 @@ pub trait Hub: Send + Sync + 'static {
     /// Emits to every socket of `room`.
     async fn emit_to(&self, room: String, event: &'static str, data: Value);
 
+    /// The rooms this node holds a socket in.
+    async fn local_rooms(&self) -> Vec<String>;
+
+    /// Whether this node holds a socket in `room`.
+    fn holds_room(&self, room: &str) -> bool;
+
     /// Disconnects every socket (shutdown).
     async fn close(&self);
 }
@@ -72,6 +78,23 @@ impl<A: Adapter> Hub for SocketIo<A> {
             return;
         };
         super::send(|| root.clone().to(room.clone()), event, &data).await;
+    }
+
+    async fn local_rooms(&self) -> Vec<String> {
+        let Some(root) = root(self) else {
+            return Vec::new();
+        };
+        match root.local().rooms().await {
+            Ok(rooms) => rooms.into_iter().map(|r| r.into_owned()).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list this node's rooms");
+                Vec::new()
+            }
+        }
+    }
+
+    fn holds_room(&self, room: &str) -> bool {
+        root(self).is_some_and(|root| !root.local().within(room.to_string()).sockets().is_empty())
     }
 
     async fn close(&self) {

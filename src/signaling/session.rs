@@ -71,7 +71,8 @@ impl Session {
     }
 
     /// Joins the socket to the attendee's rooms unless it already is (and,
-    /// in cluster mode, records that this node holds the attendee).
+    /// in cluster mode, listens on their channels and records that this node
+    /// holds the attendee).
     pub async fn bind<A: Adapter>(
         &mut self,
         app: &App,
@@ -82,8 +83,11 @@ impl Session {
         // Checked before the insert: every relay binds, and the key is two clones.
         let bound = self.bindings.iter().any(|(w, a)| w == workspace && a == attendee);
         if !bound && self.bindings.insert((workspace.clone(), attendee.clone())) {
-            socket.join([workspace_room(workspace), attendee_room(attendee)]);
+            let rooms = [workspace_room(workspace), attendee_room(attendee)];
+            socket.join(rooms.clone());
             if let Some(cluster) = &app.cluster {
+                // Listening on the rooms' channels before the join is answered.
+                cluster.subscribe_rooms(&rooms).await;
                 cluster.hold(workspace, attendee).await;
             }
         }

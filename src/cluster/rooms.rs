@@ -1,0 +1,134 @@
+//! Per-room channels: a broadcast to one room (an attendee's, a workspace's)
+//! is published on that room's own channel, and a node listens on it only
+//! while it holds a socket in the room. A node with no part in a room's
+//! traffic then receives none of it, where on the namespace's one channel
+//! every node heard (and decoded) every relay of the cluster.
+//!
+//! A room's channel is the adapter's request channel followed by the room
+//! (`<prefix>-sio-request#/#at:_x7Gq2LmP0a#`): the adapter takes any message
+//! on a channel that starts with its request channel, and a room name (with
+//! its `:`) never looks like the node ids of its per-node channels.
+//!
+//! Subscribing happens on a join, and is confirmed by Redis before the join
+//! is answered, so nothing addressed to the newcomer can be published before
+//! its node listens. Unsubscribing is lazy: every heartbeat the node compares
+//! its channels with the rooms it holds sockets in (a room is left in many
+//! ways: a disconnect, a kick or destroy decided on another node) and makes
+//! them agree, which also subscribes again whatever a failed join could not.
+//!
+//! These are Redis's classic channels (`SUBSCRIBE`/`PUBLISH`): on one Redis
+//! a channel nobody listens to costs nothing to publish on. Sharded channels
+//! (`SSUBSCRIBE`/`SPUBLISH`) are what Redis Cluster will need; redis-rs
+//! offers them on its cluster connection only.
+
+use std::collections::HashSet;
+
+use dashmap::DashSet;
+use redis::aio::ConnectionManager;
+use tokio::sync::Mutex;
+
+use super::bounded;
+use crate::store::StoreError;
+
+/// Locks that serialize the subscribe/unsubscribe decisions of the rooms
+/// hashed to each (a join and a sweep of one room must not interleave).
+const STRIPES: usize = 64;
+
+pub struct RoomChannels {
+    /// The adapter's request channel of the root namespace.
+    request: String,
+    subscribed: DashSet<String>,
+    stripes: Vec<Mutex<()>>,
+    conn: ConnectionManager,
+}
+
+/// The adapter's request channel of the root namespace (socketioxide-redis
+/// names it so), which every node listens on.
+pub fn request_channel(adapter_prefix: &str) -> String {
+    format!("{adapter_prefix}-request#/#")
+}
+
+impl RoomChannels {
+    pub fn new(adapter_prefix: &str, conn: ConnectionManager) -> RoomChannels {
+        RoomChannels {
+            request: request_channel(adapter_prefix),
+            subscribed: DashSet::new(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            conn,
+        }
+    }
+
+    /// The channel every node listens on.
+    pub fn request(&self) -> &str {
+        &self.request
+    }
+
+    /// The channel of `room`.
+    pub fn channel(&self, room: &str) -> String {
+        format!("{}{room}#", self.request)
+    }
+
+    fn stripe(&self, room: &str) -> usize {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        (hasher.hash_one(room) as usize) % STRIPES
+    }
+
+    /// Listens on the channels of `rooms` (a socket of this node has just
+    /// joined them); returns once Redis has confirmed.
+    pub async fn subscribe(&self, rooms: &[String]) -> Result<(), StoreError> {
+        if rooms.iter().all(|r| self.subscribed.contains(r)) {
+            return Ok(());
+        }
+        let mut stripes: Vec<usize> = rooms.iter().map(|r| self.stripe(r)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for s in stripes {
+            guards.push(self.stripes[s].lock().await);
+        }
+        let missing: Vec<&String> = rooms.iter().filter(|r| !self.subscribed.contains(*r)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let channels: Vec<String> = missing.iter().map(|r| self.channel(r)).collect();
+        bounded(self.conn.clone().subscribe(channels)).await?;
+        for r in missing {
+            self.subscribed.insert(r.clone());
+        }
+        Ok(())
+    }
+
+    /// Makes the channels agree with the rooms this node holds sockets in:
+    /// `local` lists them now, `holds` asks again under the room's lock.
+    pub async fn sync(&self, local: HashSet<String>, holds: impl Fn(&str) -> bool) -> Result<(), StoreError> {
+        let missing: Vec<String> = local
+            .iter()
+            .filter(|r| !self.subscribed.contains(*r))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            self.subscribe(&missing).await?;
+        }
+        let extra: Vec<String> = self
+            .subscribed
+            .iter()
+            .filter(|r| !local.contains(r.key()))
+            .map(|r| r.key().clone())
+            .collect();
+        for room in extra {
+            let _guard = self.stripes[self.stripe(&room)].lock().await;
+            if holds(&room) || !self.subscribed.contains(&room) {
+                continue;
+            }
+            bounded(self.conn.clone().unsubscribe(self.channel(&room))).await?;
+            self.subscribed.remove(&room);
+        }
+        Ok(())
+    }
+
+    /// How many room channels this node listens on.
+    pub fn len(&self) -> usize {
+        self.subscribed.len()
+    }
+}
