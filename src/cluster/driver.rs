@@ -171,7 +171,10 @@ mod tests {
         let mut other = own.clone();
         other[2] = b'B';
         assert!(loopback.is_own("wrw-sio-request#/#", &own));
-        assert!(loopback.is_own("wrw-sio-request#/#at:_abcdefghij#", &own), "a room's channel");
+        assert!(
+            loopback.is_own("wrw-sio-request#/#at:_abcdefghij#", &own),
+            "a room's channel"
+        );
         assert!(!loopback.is_own("wrw-sio-request#/#", &other));
         assert!(
             !loopback.is_own("wrw-sio-response#/#AAAAAAAAAAAAAAAA#", &own),

@@ -228,6 +228,45 @@ impl Cluster {
         probe.error.get_or_insert_with(|| what.to_string());
     }
 
+    /// Every channel this node must listen on: invalidations, the
+    /// adapter's, and its rooms'.
+    fn channels(&self) -> Vec<String> {
+        let mut all = vec![format!("{}:inval", self.prefix)];
+        all.extend(self.handlers.read().expect("not poisoned").keys().cloned());
+        all.extend(self.rooms.channels());
+        all
+    }
+
+    /// Whether the connection still listens on every channel it must (Redis
+    /// counts them: `CLIENT INFO`'s `sub=`). The connection subscribes again
+    /// by itself after a reconnect; until it has, this node cannot route
+    /// what other nodes send, so `/health` must not say it can. Anything
+    /// missing is subscribed again here.
+    async fn listening(&self) -> Result<(), String> {
+        let info: String = self
+            .query(redis::cmd("CLIENT").arg("INFO"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let subscribed: usize = info
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("sub="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let channels = self.channels();
+        if subscribed >= channels.len() {
+            return Ok(());
+        }
+        let problem = format!(
+            "listening on {subscribed} of {} channels (after a reconnect); subscribing again",
+            channels.len()
+        );
+        tracing::warn!("{problem}");
+        if let Err(e) = bounded(self.conn().subscribe(channels)).await {
+            tracing::warn!(error = %e, "could not subscribe again (retried at the next beat)");
+        }
+        Err(problem)
+    }
+
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
     }
@@ -323,11 +362,9 @@ fn push_router(
                 } else {
                     let handlers = handlers.read().expect("not poisoned");
                     // A room's channel feeds the adapter's request stream (`rooms.rs`).
-                    let tx = handlers.get(&chan).or_else(|| {
-                        chan.starts_with(&request)
-                            .then(|| handlers.get(&request))
-                            .flatten()
-                    });
+                    let tx = handlers
+                        .get(&chan)
+                        .or_else(|| chan.starts_with(&request).then(|| handlers.get(&request)).flatten());
                     if let Some(tx) = tx {
                         metrics::counter!(RECEIVED_METRIC).increment(1);
                         if tx.try_send((chan, payload)).is_err() {

@@ -95,7 +95,13 @@ impl Cluster {
         let started = Instant::now();
         let mut inv = self.invoke(&self.scripts.heartbeat);
         inv.arg(&self.node_id).arg(ms(self.heartbeat * 3));
-        let answer = self.run::<i64>(&inv).await;
+        let mut answer = self.run::<i64>(&inv).await.map_err(|e| e.to_string());
+        if answer.is_ok() {
+            // Reachable is not enough: the node must also be listening.
+            if let Err(problem) = self.listening().await {
+                answer = Err(problem);
+            }
+        }
         let was_ok = {
             let mut p = self.probe.lock().expect("not poisoned");
             let was_ok = p.error.is_none() && p.last_ok.is_some();
@@ -105,7 +111,7 @@ impl Cluster {
                     p.latency = Some(started.elapsed());
                     p.error = None;
                 }
-                Err(e) => p.error = Some(e.to_string()),
+                Err(e) => p.error = Some(e.clone()),
             }
             was_ok
         };

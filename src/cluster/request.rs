@@ -147,16 +147,35 @@ mod tests {
     #[test]
     fn a_broadcast_to_one_room_names_it_and_nothing_else_does() {
         let sdp = "v=0\r\n".repeat(700);
-        let packet = Packet::event("/", Value::Str(format!("[\"negotiation\",{{\"sdp\":\"{sdp}\"}}]").into(), None));
+        let packet = Packet::event(
+            "/",
+            Value::Str(format!("[\"negotiation\",{{\"sdp\":\"{sdp}\"}}]").into(), None),
+        );
         let one = encoded(RequestTypeOut::Broadcast(&packet), &["at:_abcdefghij"], &[]);
         assert_eq!(single_room(&one), Some("at:_abcdefghij"));
         let except = encoded(RequestTypeOut::Broadcast(&packet), &["ws:_abcdefghij"], &["at:_x"]);
-        assert_eq!(single_room(&except), Some("ws:_abcdefghij"), "except narrows it further");
+        assert_eq!(
+            single_room(&except),
+            Some("ws:_abcdefghij"),
+            "except narrows it further"
+        );
         for (what, msg) in [
-            ("two rooms", encoded(RequestTypeOut::Broadcast(&packet), &["a", "b"], &[])),
-            ("no room (everyone)", encoded(RequestTypeOut::Broadcast(&packet), &[], &[])),
-            ("with acks", encoded(RequestTypeOut::BroadcastWithAck(&packet), &["a"], &[])),
-            ("a room change", encoded(RequestTypeOut::DelSockets(&vec!["a".into()]), &["a"], &[])),
+            (
+                "two rooms",
+                encoded(RequestTypeOut::Broadcast(&packet), &["a", "b"], &[]),
+            ),
+            (
+                "no room (everyone)",
+                encoded(RequestTypeOut::Broadcast(&packet), &[], &[]),
+            ),
+            (
+                "with acks",
+                encoded(RequestTypeOut::BroadcastWithAck(&packet), &["a"], &[]),
+            ),
+            (
+                "a room change",
+                encoded(RequestTypeOut::DelSockets(&vec!["a".into()]), &["a"], &[]),
+            ),
             ("a disconnect", encoded(RequestTypeOut::DisconnectSockets, &["a"], &[])),
             ("a fetch", encoded(RequestTypeOut::FetchSockets, &["a"], &[])),
         ] {
