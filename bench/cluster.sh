@@ -7,6 +7,14 @@
 #   redis-1       one node, REDIS_URL               loadgen -> node
 #   redis-1-nginx one node, REDIS_URL, behind nginx loadgen -> nginx -> node
 #   redis-2-nginx two nodes, REDIS_URL, nginx       loadgen -> nginx -> node 1 | node 2
+#   redis-N-nginx N nodes behind nginx (any N)
+#   redis-N-nginx+M   the same, and M more nodes on the same Redis that nginx
+#                 does not reach: bystanders with no part in the traffic,
+#                 whose CPU is what every node pays for traffic not its own
+#
+# BEFORE_BIN=path runs every set-up a second time with that binary (label
+# "<setup>@before"), interleaved with WRW_BIN's runs: a before/after table
+# from one run.
 #
 # loadgen has one --addr, so it cannot point a workspace's attendees at two
 # nodes itself; it speaks WebSocket only, though, so behind
@@ -17,8 +25,9 @@
 # Per run, besides loadgen's JSON (rate, p50/p99, ...), over the measured
 # window only (bench/cluster_sample.py samples every 0.2 s and interpolates
 # at the window's ends): the CPU of all nodes, of nginx and of Redis (INFO
-# cpu: used_cpu_sys + used_cpu_user) per relayed message (per join), and the
-# Redis commands per message (INFO commandstats delta / messages).
+# cpu: used_cpu_sys + used_cpu_user) per relayed message (per join), the
+# Redis commands per message (INFO commandstats delta / messages) and the
+# bytes Redis sent out per message (INFO stats total_net_output_bytes).
 #
 # Every server-side process (nodes, Redis, nginx) is pinned to SERVER_CPU,
 # loadgen to LOAD_CPU (a 2-core machine: one core each), so "CPU per
@@ -110,9 +119,9 @@ start_redis() {
   wait_port "$REDIS_PORT" "$REDIS_PID" || { cat "$RUN/redis/log" >&2; exit 1; }
 }
 
-# start_node N REDIS(yes|no): a node in $RUN/node-N; appends to NODE_PIDS/NODE_ADDRS.
+# start_node N REDIS(yes|no) BIN: a node in $RUN/node-N; appends to NODE_PIDS/NODE_ADDRS.
 start_node() {
-  local n=$1 redis=$2 dir=$RUN/node-$1
+  local n=$1 redis=$2 bin=$3 dir=$RUN/node-$1
   mkdir -p "$dir"
   cat > "$dir/config.js.toml" <<TOML
 host = "127.0.0.1"
@@ -126,9 +135,9 @@ max_live_workspaces = 100000000
 TOML
   if [ "$redis" = yes ]; then
     printf 'node_id = "bench-node-%s"\nredis_prefix = "wrwbench"\n' "$n" >> "$dir/config.js.toml"
-    REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 launch "$dir" "$WRW_BIN" error
+    REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 launch "$dir" "$bin" error
   else
-    launch "$dir" "$WRW_BIN" error
+    launch "$dir" "$bin" error
   fi
   NODE_PIDS+=("$PID")
   NODE_ADDRS+=("$ADDR")
@@ -143,7 +152,7 @@ start_nginx() {
   mkdir -p "$dir/logs" "$dir/tmp"
   chmod 755 "$RUN" "$dir"
   port=$(free_port)
-  for a in "${NODE_ADDRS[@]}"; do servers="$servers$a "; done
+  for a in "${NODE_ADDRS[@]:0:$BEHIND}"; do servers="$servers$a "; done
   python3 - "$ROOT/deploy/nginx" "$dir" "$port" $servers <<'PY'
 import re, sys
 src, dst, port, *servers = sys.argv[1:]
@@ -192,29 +201,34 @@ stop_all() {
   NODE_PIDS=(); NODE_ADDRS=(); REDIS_PID=""; NGINX_PID=""; NGINX_PIDS=()
 }
 
-# run_one SETUP MODE ROUND
+# run_one SETUP MODE ROUND [BIN LABEL]
 run_one() {
-  local setup=$1 mode=$2 round=$3 nodes=1 redis=no via=direct target line t0 t1 ok=1
+  local setup=$1 mode=$2 round=$3 bin=${4:-$WRW_BIN} label=${5:-$1} nodes=1 redis=no via=direct target line t0 t1 ok=1
+  local bystanders=0
   case $setup in
     single) ;;
     redis-1) redis=yes ;;
-    redis-1-nginx) redis=yes; via=nginx ;;
-    redis-2-nginx) redis=yes; via=nginx; nodes=2 ;;
+    redis-*-nginx*)
+      redis=yes; via=nginx
+      nodes=${setup#redis-}; nodes=${nodes%%-nginx*}
+      case $setup in *+*) bystanders=${setup##*+} ;; esac
+      ;;
     *) echo "unknown setup $setup" >&2; exit 1 ;;
   esac
+  BEHIND=$nodes
   local load_before load_after
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   RUN=$(mktemp -d -p "$WORK")
   NODE_PIDS=(); NODE_ADDRS=(); NGINX_PIDS=()
   # A Redis for the sampler even without REDIS_URL (its counters then stay flat).
   start_redis
-  for n in $(seq "$nodes"); do start_node "$n" "$redis"; done
+  for n in $(seq $((nodes + bystanders))); do start_node "$n" "$redis" "$bin"; done
   target=${NODE_ADDRS[0]}
   if [ "$via" = nginx ]; then start_nginx; target=$NGINX_ADDR; fi
-  echo "== $setup $mode round $round: nodes ${NODE_ADDRS[*]} (pids ${NODE_PIDS[*]}), loadgen -> $target" >&2
+  echo "== $label $mode round $round: nodes ${NODE_ADDRS[*]} (pids ${NODE_PIDS[*]}; $bystanders bystanders), loadgen -> $target" >&2
   python3 "$ROOT/bench/cluster_sample.py" sample "$RUN/samples.jsonl" "$REDIS_PORT" "${NODE_PIDS[@]}" "${NGINX_PIDS[@]}" &
   SAMPLER_PID=$!
-  local args=(--addr "$target" --server-pid "${NODE_PIDS[0]}" --label "$setup" --eio "$EIO"
+  local args=(--addr "$target" --server-pid "${NODE_PIDS[0]}" --label "$label" --eio "$EIO"
     --warmup "$WARMUP" --duration "$DURATION" --attendees "$ATTENDEES")
   if [ "$mode" = relay-open ]; then
     args+=(--mode relay-open --rate "$RATE" --workspaces "$WORKSPACES" --depth 4 --msg negotiation)
@@ -229,9 +243,10 @@ run_one() {
   for p in "${NODE_PIDS[@]}"; do kill -0 "$p" 2>/dev/null || alive=false; done
   [ "$ok" = 1 ] || line="loadgen failed: $(tail -n 3 "$RUN/loadgen.err" | tr '\n' ' ')"
   local groups
-  groups=$(python3 -c 'import json,sys; n,g=sys.argv[1].split(),sys.argv[2].split(); print(json.dumps({"nodes":n,"nginx":g,**{f"node-{i+1}":[p] for i,p in enumerate(n)}}))' \
-    "${NODE_PIDS[*]}" "${NGINX_PIDS[*]:-}")
-  R_SETUP=$setup R_MODE=$mode R_ROUND=$round R_NODES=$nodes R_REDIS=$redis R_VIA=$via R_ALIVE=$alive R_T0=$t0 \
+  groups=$(python3 -c 'import json,sys; n,g,b=sys.argv[1].split(),sys.argv[2].split(),int(sys.argv[3]); print(json.dumps({"nodes":n,"nginx":g,"bystanders":n[len(n)-b:] if b else [],**{f"node-{i+1}":[p] for i,p in enumerate(n)}}))' \
+    "${NODE_PIDS[*]}" "${NGINX_PIDS[*]:-}" "$bystanders")
+  R_SETUP=$label R_MODE=$mode R_ROUND=$round R_NODES=$nodes R_REDIS=$redis R_VIA=$via R_ALIVE=$alive R_T0=$t0 \
+  R_BYSTANDERS=$bystanders \
   R_SAMPLES=$RUN/samples.jsonl R_GROUPS=$groups R_ROOT=$ROOT R_LOAD_BEFORE=$load_before R_LOAD_AFTER=$load_after \
     python3 - "$line" "$RESULTS" <<'PY'
 import json, os, subprocess, sys
@@ -240,6 +255,7 @@ sys.path.insert(0, os.path.join(e["R_ROOT"], "bench"))
 from results_lib import loadgen_record
 d = loadgen_record(sys.argv[1])
 d.update(setup=e["R_SETUP"], round=int(e["R_ROUND"]), nodes=int(e["R_NODES"]), redis=e["R_REDIS"] == "yes",
+         bystanders=int(e["R_BYSTANDERS"]),
          via=e["R_VIA"], servers_alive_at_end=e["R_ALIVE"] == "true",
          loadavg_before=e["R_LOAD_BEFORE"], loadavg_after=e["R_LOAD_AFTER"],
          machine={"nproc": int(e["NPROC"]), "cpu": e["CPU_MODEL"]},
@@ -267,6 +283,8 @@ if not d.get("failed"):
         "nginx_cpu_us": per(w["cpu_s"].get("nginx", 0) * 1e6),
         "redis_cpu_us": per(w["redis_cpu_s"] * 1e6),
         "redis_cmds": per(w["redis_calls_total"]),
+        "redis_out_bytes": per(w["redis_out_bytes"]),
+        "bystander_cpu_us": per(w["cpu_s"].get("bystanders", 0) * 1e6 / max(1, int(e["R_BYSTANDERS"]))),
         "redis_cmds_by_name": {k: round(v / count, 3) for k, v in w["redis_calls"].items()} if count else {},
     }
 with open(sys.argv[2], "a") as f:
@@ -282,11 +300,14 @@ PY
 export WARMUP DURATION NPROC CPU_MODEL SERVER_CPU LOAD_CPU
 for round in $(seq "$ROUNDS"); do
   for mode in $MODES; do
-    for setup in $SETUPS; do run_one "$setup" "$mode" "$round"; done
+    for setup in $SETUPS; do
+      run_one "$setup" "$mode" "$round"
+      if [ -n "${BEFORE_BIN:-}" ]; then run_one "$setup" "$mode" "$round" "$BEFORE_BIN" "$setup@before"; fi
+    done
   done
 done
 
 CMD="ROUNDS=$ROUNDS WARMUP=$WARMUP DURATION=$DURATION RATE=$RATE WORKSPACES=$WORKSPACES ATTENDEES=$ATTENDEES"
-CMD="$CMD JOIN_CONCURRENCY=$JOIN_CONCURRENCY EIO=$EIO bash bench/cluster.sh"
+CMD="$CMD JOIN_CONCURRENCY=$JOIN_CONCURRENCY EIO=$EIO SETUPS=\"$SETUPS\"${BEFORE_BIN:+ BEFORE_BIN=…} bash bench/cluster.sh"
 python3 "$ROOT/bench/cluster_report.py" "$RESULTS" "$CMD"
 echo "raw results: $RESULTS" >&2

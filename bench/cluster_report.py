@@ -13,12 +13,32 @@ results = sys.argv[1]
 cmd = sys.argv[2] if len(sys.argv) > 2 else None
 rows = load(results)
 
-SETUPS = [
-    ("single", "1 node, no Redis"),
-    ("redis-1", "1 node, REDIS_URL"),
-    ("redis-1-nginx", "1 node, REDIS_URL, via nginx"),
-    ("redis-2-nginx", "2 nodes, REDIS_URL, via nginx"),
-]
+NAMED = {
+    "single": "1 node, no Redis",
+    "redis-1": "1 node, REDIS_URL",
+}
+
+
+def label(setup):
+    """redis-N-nginx[+M][@before] in words."""
+    base, _, when = setup.partition("@")
+    if base in NAMED:
+        words = NAMED[base]
+    elif base.startswith("redis-") and "-nginx" in base:
+        n, _, rest = base[len("redis-"):].partition("-nginx")
+        words = f"{n} node{'s' if n != '1' else ''}, REDIS_URL, via nginx"
+        if rest.startswith("+"):
+            words += f", +{rest[1:]} bystander{'s' if rest[1:] != '1' else ''}"
+    else:
+        words = base
+    return f"{words} ({when})" if when else words
+
+
+# The set-ups in the order they ran.
+SETUPS = []
+for r in rows:
+    if r.get("setup") and r["setup"] not in [s for s, _ in SETUPS]:
+        SETUPS.append((r["setup"], label(r["setup"])))
 
 
 def ok(r):
@@ -51,8 +71,22 @@ def split(setup, mode):
         return "n/a"
     cpu = last["window"]["cpu_s"]
     total = cpu.get("nodes") or 0
-    shares = [cpu[k] / total * 100 for k in sorted(cpu) if k.startswith("node-")] if total else []
+    shares = [cpu[k] / total * 100 for k in sorted(cpu, key=lambda k: (len(k), k)) if k.startswith("node-")] if total else []
     return " / ".join(f"{x:.0f}%" for x in shares) or "n/a"
+
+
+def bystander_share(setup, mode):
+    """A bystander's CPU as a share of the average relaying node's (the last run)."""
+    last = next((r for r in reversed(runs(setup, mode)) if ok(r) and "window" in r), None)
+    if not last or not last.get("bystanders"):
+        return ""
+    cpu = last["window"]["cpu_s"]
+    b = last["bystanders"]
+    n = last["nodes"]
+    relaying = [cpu[f"node-{i + 1}"] for i in range(n)]
+    bystanding = [cpu[f"node-{n + i + 1}"] for i in range(b)]
+    avg = sum(relaying) / len(relaying) if relaying else 0
+    return f"{sum(bystanding) / b / avg * 100:.1f}%" if avg else "n/a"
 
 
 machine = next((r["machine"] for r in rows if "machine" in r), {})
@@ -83,8 +117,9 @@ for mode, title, unit, rate_path in [
         continue
     out.append(title + "\n")
     out.append(f"| set-up | runs | failed | {unit}s/s | p50 ms | p99 ms | nodes CPU µs/{unit} | Redis CPU µs/{unit} | "
-               f"nginx CPU µs/{unit} | Redis cmds/{unit} | top Redis cmds/{unit} | lost | CPU split over the nodes |")
-    out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |")
+               f"nginx CPU µs/{unit} | Redis cmds/{unit} | top Redis cmds/{unit} | Redis out B/{unit} | lost | "
+               "CPU split over the nodes | a bystander's CPU vs a relaying node's |")
+    out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |")
     for s, label in present:
         rs = runs(s, mode)
         out.append(
@@ -92,7 +127,8 @@ for mode, title, unit, rate_path in [
             f"{fmt(med(s, mode, 'latency.p50_ms'))} | {fmt(med(s, mode, 'latency.p99_ms'))} | "
             f"{fmt(med(s, mode, 'per_msg.nodes_cpu_us'))} | {fmt(med(s, mode, 'per_msg.redis_cpu_us'))} | "
             f"{fmt(med(s, mode, 'per_msg.nginx_cpu_us'))} | {fmt(med(s, mode, 'per_msg.redis_cmds'))} | "
-            f"{top_cmds(s, mode)} | {fmt(med(s, mode, 'lost'))} | {split(s, mode)} |"
+            f"{top_cmds(s, mode)} | {fmt(med(s, mode, 'per_msg.redis_out_bytes'))} | {fmt(med(s, mode, 'lost'))} | "
+            f"{split(s, mode)} | {bystander_share(s, mode)} |"
         )
     out.append("")
 

@@ -60,7 +60,9 @@ def redis_sample(sock):
                 if part.startswith("calls="):
                     calls[k[len("cmdstat_"):]] = int(part[len("calls="):])
     cpu = info_fields(resp_command(sock, "INFO", "cpu"))
-    return {"calls": calls, "cpu_s": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"])}
+    net = info_fields(resp_command(sock, "INFO", "stats"))
+    return {"calls": calls, "cpu_s": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
+            "out_bytes": int(net["total_net_output_bytes"])}
 
 
 def cpu_ticks(pid):
@@ -132,6 +134,7 @@ def window(samples, t0, t1, groups):
         "redis_calls": calls,
         "redis_calls_total": round(sum(calls.values()), 1),
         "redis_cpu_s": round(delta(lambda r: r["redis"]["cpu_s"]), 4),
+        "redis_out_bytes": round(delta(lambda r: r["redis"].get("out_bytes", 0))),
         "cpu_s": cpu,
         "samples": len(rows),
     }
