@@ -60,7 +60,8 @@ def top_cmds(setup, mode, n=5):
     if not last:
         return "n/a"
     by = sorted(last["per_msg"]["redis_cmds_by_name"].items(), key=lambda kv: -kv[1])[:n]
-    return ", ".join(f"{k} {v:.2f}" for k, v in by) or "none"
+    # Redis names subcommands "client|info": no '|' in a Markdown cell.
+    return ", ".join(f"{k.replace('|', '/')} {v:.2f}" for k, v in by) or "none"
 
 
 def split(setup, mode):
