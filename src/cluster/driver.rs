@@ -123,10 +123,14 @@ impl Driver for ClusterDriver {
 
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), DriverError> {
         // A broadcast to one room: only the nodes holding a socket in it listen.
-        let chan = match single_room(&val) {
-            Some(room) if chan == self.rooms.request() => self.rooms.channel(room),
-            _ => chan,
+        // (Only requests on the shared channel are read: responses and
+        // per-node requests keep their channel.)
+        let room = if chan == self.rooms.request() {
+            single_room(&val)
+        } else {
+            None
         };
+        let chan = room.map_or(chan, |room| self.rooms.channel(room));
         if self.queue.try_send((chan, val)).is_err() {
             metrics::counter!("wrw_redis_publish_dropped_total").increment(1);
         }

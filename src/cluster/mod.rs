@@ -252,10 +252,11 @@ impl Cluster {
             .find_map(|f| f.strip_prefix("sub="))
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
-        let channels = self.channels();
-        if subscribed >= channels.len() {
+        let needed = 1 + self.handlers.read().expect("not poisoned").len() + self.rooms.len();
+        if subscribed >= needed {
             return Ok(());
         }
+        let channels = self.channels();
         let problem = format!(
             "listening on {subscribed} of {} channels (after a reconnect); subscribing again",
             channels.len()
@@ -328,6 +329,8 @@ fn push_router(
     loopback: Arc<Loopback>,
 ) -> impl Fn(PushInfo) -> Result<(), Infallible> + Send + Sync + 'static {
     let lost = AtomicBool::new(false);
+    // Counted for every relay from another node: the handle is looked up once.
+    let received = metrics::counter!(RECEIVED_METRIC);
     move |msg: PushInfo| {
         match msg.kind {
             PushKind::Disconnection => {
@@ -366,7 +369,7 @@ fn push_router(
                         .get(&chan)
                         .or_else(|| chan.starts_with(&request).then(|| handlers.get(&request)).flatten());
                     if let Some(tx) = tx {
-                        metrics::counter!(RECEIVED_METRIC).increment(1);
+                        received.increment(1);
                         if tx.try_send((chan, payload)).is_err() {
                             metrics::counter!("wrw_redis_messages_dropped_total").increment(1);
                         }

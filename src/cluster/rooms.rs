@@ -127,6 +127,11 @@ impl RoomChannels {
         Ok(())
     }
 
+    /// How many room channels this node listens on.
+    pub fn len(&self) -> usize {
+        self.subscribed.len()
+    }
+
     /// The channels of every room this node listens on.
     pub fn channels(&self) -> Vec<String> {
         self.subscribed.iter().map(|r| self.channel(r.key())).collect()
