@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use wrw::cluster::{Cluster, RedisStore};
 use wrw::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
 use wrw::settings::Settings;
-use wrw::store::{FileStore, Membership, MemoryStore, Store, StoreError};
+use wrw::store::{
+    Attended, CreateGate, FileStore, Hold, JoinError, JoinRefusal, Membership, MemoryStore, PinGate, Store, StoreError,
+};
 
 fn attendee(name: &str) -> Attendee {
     Attendee {
@@ -100,9 +102,116 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(store.stats().await.unwrap().attendees, 0);
 }
 
+/// The rules of a join (`Store::create_joined`, `Store::attend`), the same
+/// whether its steps run one by one with the limits in this process
+/// (`shared` false: the caller checked them, `PinGate::Local`) or as one
+/// script with the limits in Redis beside the state.
+async fn join_rules(store: &dyn Store, shared: bool) {
+    let refused = |why| Err(JoinError::Refused(why));
+    let minute = Duration::from_secs(60);
+    let owner = attendee("owner");
+    let mut w = workspace(&owner);
+    w.pin_check = PinCheck::Keyed("right".into());
+    let id = w.id.clone();
+    let create_gate = |max_live, max_by_ip| match shared {
+        true => CreateGate::Shared {
+            max_live,
+            by_ip: format!("create:{id}"),
+            max_by_ip,
+            window: minute,
+        },
+        false => CreateGate::Local,
+    };
+    let held = if shared { Hold::Recorded } else { Hold::ToRecord };
+    assert_eq!(store.create_joined(w.clone(), &create_gate(1000, 1)).await, Ok(held));
+    assert_eq!(
+        store.get(&id).await.unwrap().map(|w| w.attendees),
+        Some(w.attendees.clone())
+    );
+    let pin_gate = |ws: &WorkspaceId, allowed| match shared {
+        true => PinGate::Shared {
+            by_ip: format!("pin:x:{ws}"),
+            by_workspace: format!("pinws:{ws}"),
+            max_by_ip: 2,
+            max_by_workspace: 10,
+            window: minute,
+        },
+        false => PinGate::Local { allowed },
+    };
+    let open = pin_gate(&id, true);
+
+    let (a, b) = (attendee("a"), attendee("b"));
+    let wrong = store.attend(&id, a.clone(), 2, "wrong", &open).await;
+    assert_eq!(wrong.map(drop), refused(JoinRefusal::WrongPin));
+    assert_eq!(store.membership(&id, &a.id).await.unwrap(), Membership::NotMember);
+    match store.attend(&id, a.clone(), 2, "right", &open).await {
+        Ok(Attended::Joined(after, hold)) => {
+            assert_eq!(hold, held);
+            assert_eq!(after.attendees.keys().collect::<Vec<_>>().len(), 2);
+            assert_eq!(after.attendees.get(&a.id), Some(&a));
+            assert_eq!((after.name.as_str(), &after.call), (w.name.as_str(), &w.call));
+        }
+        other => panic!("the right PIN joins: {other:?}"),
+    }
+    assert_eq!(
+        store.membership(&id, &a.id).await.unwrap(),
+        Membership::Member { owner: false }
+    );
+    let full = store.attend(&id, b.clone(), 2, "right", &open).await;
+    assert_eq!(full.map(drop), Err(JoinError::Store(StoreError::Full)));
+
+    // Locked: one node is told by its gate; in Redis the second wrong PIN
+    // of the address locks it, and then even the right PIN is refused.
+    if shared {
+        let second = store.attend(&id, b.clone(), 3, "wrong", &open).await;
+        assert_eq!(second.map(drop), refused(JoinRefusal::WrongPin));
+    }
+    let locked = pin_gate(&id, false);
+    let third = store.attend(&id, b.clone(), 3, "right", &locked).await;
+    assert_eq!(third.map(drop), refused(JoinRefusal::PinLocked));
+    // No workspace comes before the lock.
+    let gone = store
+        .attend(&WorkspaceId::generate(10), b.clone(), 3, "right", &locked)
+        .await;
+    assert_eq!(gone.map(drop), Err(JoinError::Store(StoreError::NotFound)));
+
+    // An imported workspace's PIN is the caller's to check; nothing changes.
+    let mut imported = workspace(&owner);
+    imported.pin_check = PinCheck::InOriginalToken;
+    let imported_id = imported.id.clone();
+    store.create(imported).await.unwrap();
+    match store
+        .attend(&imported_id, b.clone(), 3, "right", &pin_gate(&imported_id, true))
+        .await
+    {
+        Ok(Attended::Unchecked(stored)) => assert_eq!(stored.attendees.len(), 1),
+        other => panic!("an imported workspace is left to the caller: {other:?}"),
+    }
+    assert_eq!(
+        store.membership(&imported_id, &b.id).await.unwrap(),
+        Membership::NotMember
+    );
+
+    // The create limits of the shared gate, in one node's order.
+    if shared {
+        let again = workspace(&owner);
+        let live = store.create_joined(again.clone(), &create_gate(2, 1)).await;
+        assert_eq!(live.map(drop), refused(JoinRefusal::LiveLimit));
+        let limit = store.create_joined(again.clone(), &create_gate(1000, 1)).await;
+        assert_eq!(limit.map(drop), refused(JoinRefusal::CreateLimit));
+        assert_eq!(
+            store.get(&again.id).await.unwrap(),
+            None,
+            "a refused create stores nothing"
+        );
+        assert_eq!(store.create_joined(again, &create_gate(1000, 2)).await, Ok(held));
+    }
+}
+
 #[tokio::test]
 async fn memory_store() {
     conformance(&MemoryStore::new()).await;
+    join_rules(&MemoryStore::new(), false).await;
 }
 
 #[tokio::test]
@@ -110,6 +219,7 @@ async fn file_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(&dir.path().join("ws.json"), Duration::ZERO, 10).unwrap();
     conformance(&store).await;
+    join_rules(&store, false).await;
 }
 
 // ------------------------------------------------------------ Redis
@@ -186,6 +296,7 @@ async fn node(redis: &Redis, prefix: &str, name: &str) -> Arc<Cluster> {
 async fn redis_store() {
     let Some(redis) = start_redis() else { return };
     conformance(&RedisStore(node(&redis, "conf", "n1").await)).await;
+    join_rules(&RedisStore(node(&redis, "join", "n1").await), true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,18 +362,37 @@ async fn redis_paused_is_unavailable_quickly_then_recovers() {
     let w = workspace(&owner);
     let id = w.id.clone();
     store.create(w).await.unwrap();
+    // A join sent into the pause is run by Redis when it resumes, after the
+    // node stopped waiting: it must change nothing.
+    let late = attendee("late");
+    let gate = PinGate::Shared {
+        by_ip: "pin:late".into(),
+        by_workspace: format!("pinws:{id}"),
+        max_by_ip: 5,
+        max_by_workspace: 5,
+        window: Duration::from_secs(60),
+    };
+    // Once before, so that Redis has the script and runs it on resuming.
+    let early = store.attend(&id, attendee("early"), 9, "ab", &gate).await;
+    assert!(matches!(early, Ok(Attended::Joined(..))), "{early:?}");
     signal(&redis, "-STOP");
     let started = Instant::now();
-    let outcome = store.get(&id).await;
+    let joined = store.attend(&id, late.clone(), 9, "ab", &gate).await;
     let took = started.elapsed();
+    let outcome = store.get(&id).await;
     signal(&redis, "-CONT");
     assert_eq!(outcome, Err(StoreError::Unavailable));
     assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    assert_eq!(joined.map(drop), Err(JoinError::Store(StoreError::Unavailable)));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match store.get(&id).await {
             Ok(Some(found)) => {
                 assert_eq!(found.id, id);
+                assert!(
+                    !found.attendees.contains_key(&late.id),
+                    "the join the node gave up on did not happen"
+                );
                 break;
             }
             other => assert!(Instant::now() < deadline, "not back after 10 s: {other:?}"),

@@ -1,6 +1,8 @@
 //! The limits N nodes must not multiply: PIN failures (per address and
 //! workspace, per workspace) and creates per address, as fixed-window
 //! counters in Redis (`lua/count.lua`), the same windows as on one node.
+//! A join reads (and counts) its own inside its script (`lua/attend.lua`,
+//! `lua/create_joined.lua`).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -22,22 +24,6 @@ pub fn creates_by_ip(ip: IpAddr) -> String {
 }
 
 impl Cluster {
-    /// Whether both PIN-failure counters are below their caps.
-    pub async fn pin_attempt_allowed(
-        &self,
-        ip: IpAddr,
-        ws: &WorkspaceId,
-        max_ip: usize,
-        max_ws: usize,
-    ) -> Result<bool, StoreError> {
-        let mut inv = self.invoke(&self.scripts.pin_allowed);
-        inv.arg(pin_by_ip(ip, ws))
-            .arg(pin_by_workspace(ws))
-            .arg(max_ip)
-            .arg(max_ws);
-        Ok(self.run::<i64>(&inv).await? == 1)
-    }
-
     /// Counts one event on every counter; with `max`, only when all are below it.
     pub async fn count(&self, window: Duration, max: Option<usize>, counters: &[String]) -> Result<bool, StoreError> {
         let mut inv = self.invoke(&self.scripts.count);

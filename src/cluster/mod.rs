@@ -57,6 +57,12 @@ const OP_TIMEOUT: Duration = Duration::from_millis(2000);
 /// go at least every 500 ms, so a healthy Redis is never this late, and
 /// `/health` turns 503 well within 2 s of Redis going quiet.
 const STALE: Duration = Duration::from_millis(1200);
+/// A join's script that Redis runs later than this after it was sent
+/// changes nothing (`lua/attend.lua`): by then the node may have stopped
+/// waiting and told the client it failed (RESPONSE_TIMEOUT), and a join the
+/// client was told failed must not happen. Half of that timeout leaves room
+/// for the error of the node's reckoning of Redis's clock (half a round trip).
+const JOIN_DEADLINE: Duration = Duration::from_millis(500);
 /// Bound on reaching Redis at startup.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// The adapter's messages this node received from Redis (its own excluded):
@@ -81,6 +87,9 @@ pub struct RedisHealth {
 
 struct Probe {
     last_ok: Option<Instant>,
+    /// Redis's clock (ms) as the last beat read it, and when (the midpoint
+    /// of its round trip): what a join's deadline is reckoned from.
+    clock: Option<(Instant, u64)>,
     latency: Option<Duration>,
     error: Option<String>,
 }
@@ -165,6 +174,7 @@ impl Cluster {
             loopback,
             probe: Mutex::new(Probe {
                 last_ok: None,
+                clock: None,
                 latency: None,
                 error: None,
             }),
@@ -203,6 +213,17 @@ impl Cluster {
     pub async fn subscribe_rooms(&self, rooms: &[String]) {
         if let Err(e) = self.rooms.subscribe(rooms).await {
             tracing::warn!(error = %e, "could not listen on a room's channel in Redis (retried at the next beat)");
+        }
+    }
+
+    /// The time on Redis's clock (ms) after which a join sent now must not
+    /// happen: reckoned from the last beat's reading of it.
+    fn join_deadline(&self) -> u64 {
+        let probe = self.probe.lock().expect("not poisoned");
+        match probe.clock {
+            Some((at, redis_ms)) => redis_ms + (at.elapsed() + JOIN_DEADLINE).as_millis() as u64,
+            // Not read yet (the first beat runs before the node serves): no deadline.
+            None => u64::MAX,
         }
     }
 

@@ -12,7 +12,7 @@ use super::Cluster;
 use crate::app::App;
 use crate::model::{Attendee, AttendeeId, WorkspaceId};
 use crate::signaling::workspace_room;
-use crate::store::StoreError;
+use crate::store::{Hold, StoreError};
 
 /// Health is probed at least this often, so `/health` turns within 2 s.
 const MAX_PROBE_PERIOD: Duration = Duration::from_millis(500);
@@ -26,8 +26,12 @@ fn ms(d: Duration) -> u64 {
 }
 
 impl Cluster {
-    /// A session of this node was bound to the attendee.
-    pub async fn hold(&self, ws: &WorkspaceId, at: &AttendeeId) {
+    /// A session of this node was bound to the attendee (unless its join's
+    /// script recorded the hold already: then the count was taken with it).
+    pub async fn hold(&self, ws: &WorkspaceId, at: &AttendeeId, hold: Hold) {
+        if hold == Hold::Recorded {
+            return;
+        }
         let first = {
             let mut n = self.held.entry((ws.clone(), at.clone())).or_insert(0);
             *n += 1;
@@ -40,6 +44,17 @@ impl Cluster {
                 self.reconcile_pending.store(true, std::sync::atomic::Ordering::Release);
                 tracing::warn!(error = %e, "could not record a held attendee in Redis (reconciled when it answers)");
             }
+        }
+    }
+
+    /// A join's script records this node's hold of the newcomer: counted
+    /// here first, so that a reconcile running meanwhile (it makes Redis
+    /// match this count) keeps it. Taken back when the join does not happen.
+    pub(super) fn hold_recorded(&self, ws: &WorkspaceId, at: &AttendeeId) -> PendingHold<'_> {
+        *self.held.entry((ws.clone(), at.clone())).or_insert(0) += 1;
+        PendingHold {
+            cluster: self,
+            key: Some((ws.clone(), at.clone())),
         }
     }
 
@@ -95,7 +110,15 @@ impl Cluster {
         let started = Instant::now();
         let mut inv = self.invoke(&self.scripts.heartbeat);
         inv.arg(&self.node_id).arg(ms(self.heartbeat * 3));
-        let mut answer = self.run::<i64>(&inv).await.map_err(|e| e.to_string());
+        let mut answer = self
+            .run::<(i64, u64)>(&inv)
+            .await
+            .map(|(alive, redis_ms)| {
+                // Redis read its clock somewhere in the round trip: its middle.
+                self.probe.lock().expect("not poisoned").clock = Some((started + started.elapsed() / 2, redis_ms));
+                alive
+            })
+            .map_err(|e| e.to_string());
         if answer.is_ok() {
             // Reachable is not enough: the node must also be listening.
             if let Err(problem) = self.listening().await {
@@ -151,6 +174,40 @@ impl Cluster {
         inv.arg(&self.node_id).arg(ms(self.grace));
         if let Err(e) = self.run::<String>(&inv).await {
             tracing::warn!(error = %e, "could not sign this node off in Redis; the others will when its heartbeat expires");
+        }
+    }
+}
+
+/// A hold counted before its join's script ran; see [`Cluster::hold_recorded`].
+pub(super) struct PendingHold<'a> {
+    cluster: &'a Cluster,
+    key: Option<(WorkspaceId, AttendeeId)>,
+}
+
+impl PendingHold<'_> {
+    /// The join happened: the session that binds the newcomer owns the count.
+    pub(super) fn keep(mut self) -> Hold {
+        self.key = None;
+        Hold::Recorded
+    }
+
+    /// Redis did not answer: the script may have run. The count goes back,
+    /// and the next beat reconciles, releasing a hold it may have recorded.
+    pub(super) fn unsure(self) {
+        self.cluster
+            .reconcile_pending
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl Drop for PendingHold<'_> {
+    /// The join did not happen: the count goes back, with no release sent.
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.cluster.held.remove_if_mut(&key, |_, n| {
+                *n = n.saturating_sub(1);
+                *n == 0
+            });
         }
     }
 }

@@ -27,6 +27,8 @@ macro_rules! scripts {
 
 scripts!(
     create,
+    create_joined,
+    attend,
     get,
     membership,
     add_attendee,
@@ -41,6 +43,5 @@ scripts!(
     heartbeat,
     forget_node,
     tick,
-    pin_allowed,
     count,
 );

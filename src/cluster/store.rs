@@ -10,7 +10,9 @@ use async_trait::async_trait;
 
 use super::Cluster;
 use crate::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
-use crate::store::{Membership, Store, StoreError, StoreStats};
+use crate::store::{
+    Attended, CreateGate, Hold, JoinError, JoinRefusal, Membership, PinGate, Store, StoreError, StoreStats,
+};
 
 pub struct RedisStore(pub Arc<Cluster>);
 
@@ -87,6 +89,23 @@ fn status(s: String) -> Result<(), StoreError> {
     }
 }
 
+/// The hash fields of a workspace, as `create` and `create_joined` store them.
+fn fields(w: &Workspace) -> [(&'static str, String); 7] {
+    [
+        ("name", w.name.clone()),
+        ("avatar", w.avatar.clone()),
+        ("owner", w.owner.to_string()),
+        ("created", w.created.to_string()),
+        ("token", w.token.clone()),
+        ("pin", json(&w.pin_check)),
+        ("call", json(&w.call)),
+    ]
+}
+
+fn refused(why: JoinRefusal) -> JoinError {
+    JoinError::Refused(why)
+}
+
 impl RedisStore {
     async fn set_fields(&self, id: &WorkspaceId, fields: &[(&str, String)]) -> Result<(), StoreError> {
         let c = &self.0;
@@ -109,18 +128,120 @@ impl Store for RedisStore {
             .ok_or_else(|| corrupt("owner not an attendee"))?;
         let mut inv = c.invoke(&c.scripts.create);
         inv.arg(w.id.as_str()).arg(w.owner.as_str()).arg(json(owner));
-        for (k, v) in [
-            ("name", w.name.clone()),
-            ("avatar", w.avatar.clone()),
-            ("owner", w.owner.to_string()),
-            ("created", w.created.to_string()),
-            ("token", w.token.clone()),
-            ("pin", json(&w.pin_check)),
-            ("call", json(&w.call)),
-        ] {
+        for (k, v) in fields(&w) {
             inv.arg(k).arg(v);
         }
         status(c.run(&inv).await?)
+    }
+
+    /// One script call: the limits, the insert and this node's hold.
+    async fn create_joined(&self, w: Workspace, gate: &CreateGate) -> Result<Hold, JoinError> {
+        let CreateGate::Shared {
+            max_live,
+            by_ip,
+            max_by_ip,
+            window,
+        } = gate
+        else {
+            self.create(w).await?;
+            return Ok(Hold::ToRecord);
+        };
+        let c = &self.0;
+        let owner = w
+            .attendees
+            .get(&w.owner)
+            .ok_or_else(|| corrupt("owner not an attendee"))?;
+        let mut inv = c.invoke(&c.scripts.create_joined);
+        inv.arg(w.id.as_str())
+            .arg(w.owner.as_str())
+            .arg(json(owner))
+            .arg(&c.node_id)
+            .arg(*max_live)
+            .arg(by_ip)
+            .arg(*max_by_ip)
+            .arg(window.as_millis() as u64)
+            .arg(c.join_deadline());
+        for (k, v) in fields(&w) {
+            inv.arg(k).arg(v);
+        }
+        // Counted as held before Redis records it: a reconcile in between
+        // must not take the hold back (see `Cluster::hold_recorded`).
+        let hold = c.hold_recorded(&w.id, &w.owner);
+        let answer: String = match c.run(&inv).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                hold.unsure();
+                return Err(e.into());
+            }
+        };
+        match answer.as_str() {
+            "ok" => Ok(hold.keep()),
+            "late" => Err(StoreError::Unavailable.into()),
+            "live" => Err(refused(JoinRefusal::LiveLimit)),
+            "limit" => Err(refused(JoinRefusal::CreateLimit)),
+            other => Err(status(other.to_string()).err().unwrap_or_else(|| corrupt(other)).into()),
+        }
+    }
+
+    /// One script call: the read, the PIN limit and check, the capacity
+    /// check and insert, and this node's hold.
+    async fn attend(
+        &self,
+        id: &WorkspaceId,
+        attendee: Attendee,
+        capacity: usize,
+        offered: &str,
+        gate: &PinGate,
+    ) -> Result<Attended, JoinError> {
+        let PinGate::Shared {
+            by_ip,
+            by_workspace,
+            max_by_ip,
+            max_by_workspace,
+            window,
+        } = gate
+        else {
+            return Err(corrupt("a local PIN gate on the shared store").into());
+        };
+        let c = &self.0;
+        let mut inv = c.invoke(&c.scripts.attend);
+        inv.arg(id.as_str())
+            .arg(attendee.id.as_str())
+            .arg(json(&attendee))
+            .arg(capacity)
+            .arg(json(&PinCheck::Keyed(offered.to_string())))
+            .arg(&c.node_id)
+            .arg(by_ip)
+            .arg(by_workspace)
+            .arg(*max_by_ip)
+            .arg(*max_by_workspace)
+            .arg(window.as_millis() as u64)
+            .arg(c.join_deadline());
+        let epoch = c.membership.epoch();
+        let hold = c.hold_recorded(id, &attendee.id);
+        let answer: Dump = match c.run(&inv).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                hold.unsure();
+                return Err(e.into());
+            }
+        };
+        match answer.0.as_str() {
+            "joined" => {
+                let workspace = workspace(id, answer)?;
+                c.membership
+                    .learn(epoch, id, &attendee.id, Membership::Member { owner: false });
+                Ok(Attended::Joined(workspace, hold.keep()))
+            }
+            "ok" => Ok(Attended::Unchecked(workspace(id, answer)?)),
+            "late" => Err(StoreError::Unavailable.into()),
+            "locked" => Err(refused(JoinRefusal::PinLocked)),
+            "wrongpin" => Err(refused(JoinRefusal::WrongPin)),
+            _ => Err(dumped(id, answer)
+                .err()
+                .unwrap_or_else(|| corrupt("an attend's answer"))
+                .into()),
+        }
     }
 
     async fn get(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {

@@ -24,7 +24,7 @@ use dashmap::DashMap;
 use crate::cluster::Cluster;
 use crate::model::WorkspaceId;
 use crate::settings::LimitSettings;
-use crate::store::StoreError;
+use crate::store::{CreateGate, JoinError, JoinRefusal, PinGate, Store, StoreError};
 use window::WindowCounter;
 
 /// What a client sees when it hits a limit.
@@ -61,19 +61,60 @@ impl Limits {
         }
     }
 
-    /// Whether a PIN may be tried now (checked before the PIN check runs).
-    pub async fn pin_attempt_allowed(&self, ip: IpAddr, workspace: &WorkspaceId) -> Result<bool, StoreError> {
-        let (max_ip, max_ws) = (
+    /// Where an attend's PIN limits are checked: read here now (one node),
+    /// or inside the attend's own step in Redis (cluster), at no round trip.
+    pub fn pin_gate(&self, ip: IpAddr, workspace: &WorkspaceId) -> PinGate {
+        let (max_by_ip, max_by_workspace) = (
             self.settings.max_failed_pins_per_ip,
             self.settings.max_failed_pins_per_workspace,
         );
         match &self.shared {
-            Some(c) => c.pin_attempt_allowed(ip, workspace, max_ip, max_ws).await,
-            None => Ok(self.pins_by_ip.count(&(ip, workspace.clone())) < max_ip
-                && self.pins_by_workspace.count(workspace) < max_ws),
+            Some(_) => PinGate::Shared {
+                by_ip: crate::cluster::limits::pin_by_ip(ip, workspace),
+                by_workspace: crate::cluster::limits::pin_by_workspace(workspace),
+                max_by_ip,
+                max_by_workspace,
+                window: self.settings.failed_pin_window,
+            },
+            None => PinGate::Local {
+                allowed: self.pins_by_ip.count(&(ip, workspace.clone())) < max_by_ip
+                    && self.pins_by_workspace.count(workspace) < max_by_workspace,
+            },
         }
     }
 
+    /// A wrong PIN the attend's step refused: counted here unless the step
+    /// counted it itself (a shared gate).
+    pub async fn wrong_pin(&self, ip: IpAddr, workspace: &WorkspaceId, gate: &PinGate) -> Result<(), StoreError> {
+        match gate {
+            PinGate::Shared { .. } => Ok(()),
+            PinGate::Local { .. } => self.pin_failed(ip, workspace).await,
+        }
+    }
+
+    /// Where a create's limits are checked: here now, in order (the live
+    /// workspaces, then the address's creates, counted), or inside the
+    /// create's own step in Redis (cluster).
+    pub async fn create_gate(&self, ip: IpAddr, store: &dyn Store) -> Result<CreateGate, JoinError> {
+        let max_live = self.settings.max_live_workspaces;
+        if self.shared.is_some() {
+            return Ok(CreateGate::Shared {
+                max_live,
+                by_ip: crate::cluster::limits::creates_by_ip(ip),
+                max_by_ip: self.settings.max_workspaces_per_ip_per_hour,
+                window: CREATE_WINDOW,
+            });
+        }
+        if store.workspace_count().await? >= max_live {
+            return Err(JoinError::Refused(JoinRefusal::LiveLimit));
+        }
+        if !self.create_allowed(ip) {
+            return Err(JoinError::Refused(JoinRefusal::CreateLimit));
+        }
+        Ok(CreateGate::Local)
+    }
+
+    /// A PIN failure of an imported workspace's bcrypt check (outside any step).
     pub async fn pin_failed(&self, ip: IpAddr, workspace: &WorkspaceId) -> Result<(), StoreError> {
         match &self.shared {
             Some(c) => {
@@ -91,18 +132,13 @@ impl Limits {
         Ok(())
     }
 
-    /// Counts a workspace creation from `ip`; false when over the hourly cap.
-    pub async fn create_allowed(&self, ip: IpAddr) -> Result<bool, StoreError> {
-        let max = self.settings.max_workspaces_per_ip_per_hour;
-        if let Some(c) = &self.shared {
-            let counter = [crate::cluster::limits::creates_by_ip(ip)];
-            return c.count(CREATE_WINDOW, Some(max), &counter).await;
-        }
-        if self.creates_by_ip.count(&ip) >= max {
-            return Ok(false);
+    /// Counts a workspace creation from `ip` on this node; false when over the hourly cap.
+    fn create_allowed(&self, ip: IpAddr) -> bool {
+        if self.creates_by_ip.count(&ip) >= self.settings.max_workspaces_per_ip_per_hour {
+            return false;
         }
         self.creates_by_ip.add(&ip);
-        Ok(true)
+        true
     }
 
     /// Takes a connection slot for `ip`; the slot is freed when the returned
@@ -157,23 +193,16 @@ mod tests {
         let l = limits();
         let ws = WorkspaceId::generate(10);
         let (a, b, c) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), [10, 0, 0, 3].into());
-        l.pin_failed(a, &ws).await.unwrap();
-        assert!(l.pin_attempt_allowed(a, &ws).await.unwrap());
-        l.pin_failed(a, &ws).await.unwrap();
-        assert!(!l.pin_attempt_allowed(a, &ws).await.unwrap());
-        assert!(
-            l.pin_attempt_allowed(b, &ws).await.unwrap(),
-            "another address may still try"
-        );
-        assert!(
-            l.pin_attempt_allowed(a, &WorkspaceId::generate(10)).await.unwrap(),
-            "another workspace too"
-        );
+        let allowed = |ip, ws: &WorkspaceId| l.pin_gate(ip, ws) == PinGate::Local { allowed: true };
+        let gate = l.pin_gate(a, &ws);
+        l.wrong_pin(a, &ws, &gate).await.unwrap();
+        assert!(allowed(a, &ws));
+        l.wrong_pin(a, &ws, &gate).await.unwrap();
+        assert!(!allowed(a, &ws));
+        assert!(allowed(b, &ws), "another address may still try");
+        assert!(allowed(a, &WorkspaceId::generate(10)), "another workspace too");
         l.pin_failed(b, &ws).await.unwrap();
-        assert!(
-            !l.pin_attempt_allowed(c, &ws).await.unwrap(),
-            "the workspace-wide cap holds for everyone"
-        );
+        assert!(!allowed(c, &ws), "the workspace-wide cap holds for everyone");
     }
 
     #[test]
@@ -190,9 +219,30 @@ mod tests {
     #[tokio::test]
     async fn creation_cap() {
         let l = limits();
+        let store = crate::store::MemoryStore::default();
         let ip: IpAddr = [10, 0, 0, 1].into();
-        assert!(l.create_allowed(ip).await.unwrap() && l.create_allowed(ip).await.unwrap());
-        assert!(!l.create_allowed(ip).await.unwrap());
-        assert!(l.create_allowed([10, 0, 0, 2].into()).await.unwrap());
+        let gate = |ip| l.create_gate(ip, &store);
+        assert_eq!(gate(ip).await, Ok(CreateGate::Local));
+        assert_eq!(gate(ip).await, Ok(CreateGate::Local));
+        assert_eq!(gate(ip).await, Err(JoinError::Refused(JoinRefusal::CreateLimit)));
+        assert_eq!(gate([10, 0, 0, 2].into()).await, Ok(CreateGate::Local));
+    }
+
+    #[tokio::test]
+    async fn the_live_cap_is_checked_before_an_address_is_counted() {
+        let l = Limits::new(
+            LimitSettings {
+                max_live_workspaces: 0,
+                max_workspaces_per_ip_per_hour: 1,
+                ..LimitSettings::default()
+            },
+            None,
+        );
+        let store = crate::store::MemoryStore::default();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let refused = Err(JoinError::Refused(JoinRefusal::LiveLimit));
+        assert_eq!(l.create_gate(ip, &store).await, refused);
+        assert_eq!(l.create_gate(ip, &store).await, refused, "not counted as a create");
+        assert!(l.create_allowed(ip), "the address still has its create");
     }
 }

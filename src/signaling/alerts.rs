@@ -183,6 +183,19 @@ impl From<crate::store::StoreError> for Rejection {
     }
 }
 
+impl From<crate::store::JoinError> for Rejection {
+    fn from(e: crate::store::JoinError) -> Rejection {
+        use crate::store::{JoinError, JoinRefusal};
+        match e {
+            JoinError::Store(e) => e.into(),
+            JoinError::Refused(JoinRefusal::LiveLimit) => Rejection::Alert(Alert::LiveLimit),
+            JoinError::Refused(JoinRefusal::CreateLimit) => Rejection::Alert(Alert::CreateLimit),
+            JoinError::Refused(JoinRefusal::PinLocked) => Rejection::Alert(Alert::PinLocked),
+            JoinError::Refused(JoinRefusal::WrongPin) => Rejection::Alert(Alert::WrongPin),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use super::payload::{self, Payload};
 use super::session::Session;
 use crate::app::App;
 use crate::model::{AttendeeId, WorkspaceId};
-use crate::store::Membership;
+use crate::store::{Hold, Membership};
 use crate::tokens::{Access, AccessClaims};
 
 /// What a token-checked event requires of its sender.
@@ -115,7 +115,7 @@ pub async fn admit<A: Adapter>(
     if rule.owner_only && !owner {
         return Err(Rejection::Alert(Alert::NotOwner));
     }
-    session.bind(app, socket, &workspace, &attendee).await;
+    session.bind(app, socket, &workspace, &attendee, Hold::ToRecord).await;
     Ok(Member {
         workspace,
         attendee,

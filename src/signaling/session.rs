@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::limits::{ConnectionSlot, TokenBucket};
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::settings::LimitSettings;
+use crate::store::Hold;
 use crate::tokens::AccessClaims;
 
 /// Per-socket bookkeeping, used by one drain task at a time (no locking).
@@ -72,13 +73,14 @@ impl Session {
 
     /// Joins the socket to the attendee's rooms unless it already is (and,
     /// in cluster mode, listens on their channels and records that this node
-    /// holds the attendee).
+    /// holds the attendee, unless the join's own step did: `hold`).
     pub async fn bind<A: Adapter>(
         &mut self,
         app: &App,
         socket: &SocketRef<A>,
         workspace: &WorkspaceId,
         attendee: &AttendeeId,
+        hold: Hold,
     ) {
         // Checked before the insert: every relay binds, and the key is two clones.
         let bound = self.bindings.iter().any(|(w, a)| w == workspace && a == attendee);
@@ -88,7 +90,7 @@ impl Session {
             if let Some(cluster) = &app.cluster {
                 // Listening on the rooms' channels before the join is answered.
                 cluster.subscribe_rooms(&rooms).await;
-                cluster.hold(workspace, attendee).await;
+                cluster.hold(workspace, attendee, hold).await;
             }
         }
     }

@@ -14,6 +14,7 @@ use super::payload::{self, Payload};
 use super::Ctx;
 use crate::app::App;
 use crate::model::{now_millis, Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId, WorkspaceView};
+use crate::store::{Attended, Hold, JoinError, JoinRefusal};
 
 #[derive(Serialize)]
 struct Created<'a> {
@@ -85,12 +86,7 @@ pub async fn create<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Payload, Stri
     let pin = payload::pin(spec)?;
     let owner = new_attendee(ctx, &payload)?;
     let app = ctx.app;
-    if app.store.workspace_count().await? >= s.limits.max_live_workspaces {
-        return Err(Rejection::Alert(Alert::LiveLimit));
-    }
-    if !app.limits.create_allowed(ctx.session.ip).await? {
-        return Err(Rejection::Alert(Alert::CreateLimit));
-    }
+    let gate = app.limits.create_gate(ctx.session.ip, &*app.store).await?;
 
     let id = WorkspaceId::generate(s.workspace_id_len);
     let tokens = &ctx.app.tokens;
@@ -114,8 +110,8 @@ pub async fn create<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Payload, Stri
         nonce: payload::nonce(&payload),
     });
     let (ws_id, owner_id) = (workspace.id.clone(), owner.id.clone());
-    ctx.app.store.create(workspace).await?;
-    ctx.session.bind(app, ctx.socket, &ws_id, &owner_id).await;
+    let hold = app.store.create_joined(workspace, &gate).await?;
+    ctx.session.bind(app, ctx.socket, &ws_id, &owner_id, hold).await;
     tracing::info!(workspace = %ws_id, owner = %owner_id, "workspace created");
     ctx.reply("created", &reply);
     Ok(())
@@ -136,21 +132,27 @@ pub async fn attend<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Payload, Stri
         .tokens
         .verify_any_workspace_token(token, app.legacy_tokens)
         .map_err(|_| Rejection::Alert(Alert::WrongPin))?;
-    let stored = app.store.get(&id).await?.ok_or(Rejection::Destroyed)?;
     let ip = ctx.session.ip;
-    if !app.limits.pin_attempt_allowed(ip, &id).await? {
-        return Err(Rejection::Alert(Alert::PinLocked));
-    }
-    if !pin_matches(app, &stored, &pin).await? {
-        app.limits.pin_failed(ip, &id).await?;
-        tracing::info!(workspace = %id, %ip, "wrong PIN");
-        return Err(Rejection::Alert(Alert::WrongPin));
-    }
-    let workspace = app
-        .store
-        .add_attendee(&id, attendee.clone(), app.settings.max_capacity_of_workspace)
-        .await?;
-    ctx.session.bind(app, ctx.socket, &id, &attendee.id).await;
+    let capacity = app.settings.max_capacity_of_workspace;
+    let gate = app.limits.pin_gate(ip, &id);
+    let offered = app.tokens.pin_check(&id, &pin);
+    let (workspace, hold) = match app.store.attend(&id, attendee.clone(), capacity, &offered, &gate).await {
+        Ok(Attended::Joined(workspace, hold)) => (workspace, hold),
+        Ok(Attended::Unchecked(stored)) => {
+            if !original_pin_matches(app, &stored, &pin).await? {
+                app.limits.pin_failed(ip, &id).await?;
+                return Err(wrong_pin(&id, ip));
+            }
+            let workspace = app.store.add_attendee(&id, attendee.clone(), capacity).await?;
+            (workspace, Hold::ToRecord)
+        }
+        Err(JoinError::Refused(JoinRefusal::WrongPin)) => {
+            app.limits.wrong_pin(ip, &id, &gate).await?;
+            return Err(wrong_pin(&id, ip));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ctx.session.bind(app, ctx.socket, &id, &attendee.id, hold).await;
     let access_token = app.tokens.access_token(&id, &attendee.id, false);
     tracing::info!(workspace = %id, attendee = %attendee.id, "attendee joined");
     ctx.reply(
@@ -168,28 +170,28 @@ pub async fn attend<A: Adapter>(ctx: &mut Ctx<'_, A>, data: Result<Payload, Stri
     Ok(())
 }
 
-/// Checks `pin` against the workspace's check value. A workspace imported
-/// from the original has none yet: its PIN is checked against the bcrypt hash
-/// in its stored token, and the first correct PIN stores our own check value
-/// and token (durably, before the grant hands the token out).
-async fn pin_matches(app: &App, stored: &Workspace, pin: &str) -> Result<bool, Rejection> {
-    match &stored.pin_check {
-        PinCheck::Keyed(check) => Ok(app.tokens.pin_matches(&stored.id, pin, check)),
-        PinCheck::InOriginalToken => {
-            let Some(original) = app.tokens.original_workspace_token(&stored.token) else {
-                tracing::error!(workspace = %stored.id, "the imported workspace's token does not verify: MAGICK_TOKEN differs from the original server's");
-                return Ok(false);
-            };
-            if !app.original.pin_matches(&app.tokens, &original, pin).await {
-                return Ok(false);
-            }
-            let check = PinCheck::Keyed(app.tokens.pin_check(&stored.id, pin));
-            let token = app.tokens.workspace_token(&stored.id);
-            app.store.set_pin_check(&stored.id, check, token).await?;
-            tracing::info!(workspace = %stored.id, "imported workspace now checks its PIN with our own value");
-            Ok(true)
-        }
+fn wrong_pin(id: &WorkspaceId, ip: std::net::IpAddr) -> Rejection {
+    tracing::info!(workspace = %id, %ip, "wrong PIN");
+    Rejection::Alert(Alert::WrongPin)
+}
+
+/// Checks `pin` of a workspace imported from the original, which has no
+/// check value of ours yet, against the bcrypt hash in its stored token;
+/// the first correct PIN stores our own check value and token (durably,
+/// before the grant hands the token out).
+async fn original_pin_matches(app: &App, stored: &Workspace, pin: &str) -> Result<bool, Rejection> {
+    let Some(original) = app.tokens.original_workspace_token(&stored.token) else {
+        tracing::error!(workspace = %stored.id, "the imported workspace's token does not verify: MAGICK_TOKEN differs from the original server's");
+        return Ok(false);
+    };
+    if !app.original.pin_matches(&app.tokens, &original, pin).await {
+        return Ok(false);
     }
+    let check = PinCheck::Keyed(app.tokens.pin_check(&stored.id, pin));
+    let token = app.tokens.workspace_token(&stored.id);
+    app.store.set_pin_check(&stored.id, check, token).await?;
+    tracing::info!(workspace = %stored.id, "imported workspace now checks its PIN with our own value");
+    Ok(true)
 }
 
 pub async fn re_attend<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {

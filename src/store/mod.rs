@@ -7,13 +7,17 @@
 //! seat cannot both win.
 
 pub mod file;
+mod join;
 mod memory;
 
 pub use file::FileStore;
+pub use join::{Attended, CreateGate, Hold, JoinError, JoinRefusal, PinGate};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
 use thiserror::Error;
+
+use subtle::ConstantTimeEq;
 
 use crate::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
 
@@ -55,6 +59,40 @@ pub trait Store: Send + Sync + 'static {
         attendee: Attendee,
         capacity: usize,
     ) -> Result<Workspace, StoreError>;
+
+    /// A create with its limits (`join.rs`): by default the primitives one
+    /// after the other, the limits having been checked by the caller.
+    async fn create_joined(&self, workspace: Workspace, gate: &CreateGate) -> Result<Hold, JoinError> {
+        debug_assert_eq!(gate, &CreateGate::Local, "shared limits need a store that checks them");
+        self.create(workspace).await?;
+        Ok(Hold::ToRecord)
+    }
+
+    /// An attend with its PIN check and limits (`join.rs`): `offered` is the
+    /// check value of the PIN offered (`Tokens::pin_check`). By default the
+    /// primitives one after the other; the order of the refusals is the
+    /// rule: no workspace, then the PIN limit, then the PIN, then the capacity.
+    async fn attend(
+        &self,
+        id: &WorkspaceId,
+        attendee: Attendee,
+        capacity: usize,
+        offered: &str,
+        gate: &PinGate,
+    ) -> Result<Attended, JoinError> {
+        let stored = self.get(id).await?.ok_or(StoreError::NotFound)?;
+        if *gate == (PinGate::Local { allowed: false }) {
+            return Err(JoinError::Refused(JoinRefusal::PinLocked));
+        }
+        let PinCheck::Keyed(check) = &stored.pin_check else {
+            return Ok(Attended::Unchecked(stored));
+        };
+        if !bool::from(check.as_bytes().ct_eq(offered.as_bytes())) {
+            return Err(JoinError::Refused(JoinRefusal::WrongPin));
+        }
+        let workspace = self.add_attendee(id, attendee, capacity).await?;
+        Ok(Attended::Joined(workspace, Hold::ToRecord))
+    }
 
     /// Removes the attendee; `Ok(None)` when it was not a member.
     async fn remove_attendee(&self, id: &WorkspaceId, attendee: &AttendeeId) -> Result<Option<Attendee>, StoreError>;
