@@ -3,6 +3,8 @@
 //! holds it as `dyn Hub`, so only the code that builds the namespace knows
 //! which adapter (local, or Redis across nodes) carries the rooms.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
@@ -77,7 +79,8 @@ impl<A: Adapter> Hub for SocketIo<A> {
         let Some(root) = root(self) else {
             return;
         };
-        super::send(|| root.clone().to(room.clone()), event, &data).await;
+        // From presence's own loop, which must not stall on one full socket.
+        super::send(|| root.clone().to(room.clone()), event, &data, Duration::ZERO).await;
     }
 
     async fn local_rooms(&self) -> Vec<String> {

@@ -18,6 +18,8 @@ mod session;
 pub mod stall;
 mod workspace;
 
+use std::time::Duration;
+
 use serde::Serialize;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
@@ -34,12 +36,21 @@ use session::Session;
 use crate::app::App;
 use crate::model::{AttendeeId, WorkspaceId};
 
-/// Emits to the sockets `to` builds; a failure is counted and logged
-/// (`stall`), never the sender's problem. `to` is built again only after a
-/// failure, to find the sockets that failed.
-async fn send<A: Adapter, T: ?Sized + Serialize>(to: impl Fn() -> BroadcastOperators<A>, event: &str, data: &T) {
+/// Emits to the sockets `to` builds. A socket of this node whose queue is
+/// full gets it once it has room, waiting up to `patience` (zero: no wait);
+/// what is dropped is counted and logged (`stall`), never the sender's
+/// problem. `to` is built again only after a failure, to find the sockets
+/// that failed.
+async fn send<A: Adapter, T: ?Sized + Serialize>(
+    to: impl Fn() -> BroadcastOperators<A>,
+    event: &str,
+    data: &T,
+    patience: Duration,
+) {
     if let Err(e) = to().emit(event, data).await {
-        stall::broadcast_failed(to, event, e);
+        for socket in stall::broadcast_failed(to, event, e, !patience.is_zero()) {
+            stall::send_when_room(&socket, event, data, patience).await;
+        }
     }
 }
 
@@ -58,6 +69,11 @@ impl<A: Adapter> Ctx<'_, A> {
         }
     }
 
+    /// How long a relay may wait for a recipient's full queue to drain.
+    fn patience(&self) -> Duration {
+        self.app.settings.stalled_socket_timeout
+    }
+
     /// To the sender only.
     fn reply<T: ?Sized + Serialize>(&self, event: &str, data: &T) {
         if let Err(e) = self.socket.emit(event, data) {
@@ -67,17 +83,35 @@ impl<A: Adapter> Ctx<'_, A> {
 
     /// To every socket in the workspace's room except the sender.
     async fn to_room<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        send(|| self.socket.to(rooms::workspace_room(workspace)), event, data).await;
+        send(
+            || self.socket.to(rooms::workspace_room(workspace)),
+            event,
+            data,
+            self.patience(),
+        )
+        .await;
     }
 
     /// To every socket in the workspace's room, the sender included.
     async fn to_room_and_sender<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        send(|| self.socket.within(rooms::workspace_room(workspace)), event, data).await;
+        send(
+            || self.socket.within(rooms::workspace_room(workspace)),
+            event,
+            data,
+            self.patience(),
+        )
+        .await;
     }
 
     /// To the sockets of one attendee.
     async fn to_attendee<T: ?Sized + Serialize>(&self, attendee: &AttendeeId, event: &str, data: &T) {
-        send(|| self.socket.within(rooms::attendee_room(attendee)), event, data).await;
+        send(
+            || self.socket.within(rooms::attendee_room(attendee)),
+            event,
+            data,
+            self.patience(),
+        )
+        .await;
     }
 
     /// Makes every socket of `attendee` leave the workspace's rooms.

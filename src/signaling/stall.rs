@@ -1,25 +1,33 @@
-//! Messages dropped because a socket's outgoing queue is full: its client
-//! stopped reading (a frozen tab, a dead link the kernel has not noticed
-//! yet), and socketioxide drops what is sent to it. Every drop is counted,
-//! and logged at most once per socket per [`LOG_INTERVAL`], instead of one
-//! line per message. Disconnecting such a client is the connection's job
-//! (`severable`): a write that has waited for `stalled_socket_timeout_ms`
-//! cuts it.
+//! A socket's outgoing queue is full (socketioxide refuses what does not
+//! fit). Either its client reads slower than a burst arrives, or it stopped
+//! reading (a frozen tab, a dead link the kernel has not noticed yet).
+//!
+//! A relay to a full socket is sent again once its queue has room: the
+//! sender's handling waits (its later events queue behind, in order), so a
+//! burst between two clients that both read arrives whole (issue 21). The
+//! wait is bounded by `stalled_socket_timeout_ms`, the same bound after
+//! which the connection is cut (`severable`): a socket still full by then
+//! stopped reading, and what is sent to it is dropped without waiting until
+//! it is gone. Every drop is counted, and logged at most once per socket per
+//! [`LOG_INTERVAL`], instead of one line per message.
 //!
 //! All of it runs only when a send has failed: the success path of a relay
 //! pays nothing.
 //!
 //! A broadcast's error does not say which socket was full, so a failed one
 //! is attributed among the target's sockets on this node: all of them when
-//! all failed (an attendee's room is usually one socket), else those already
-//! known to be full; what cannot be attributed is logged without a sid. A
-//! drop on another node (cluster mode) is seen by that node's adapter only,
-//! which logs it itself, and is not counted here.
+//! all failed (an attendee's room is usually one socket: these are sent
+//! again), else those already known to be full; what cannot be attributed
+//! is dropped and logged without a sid. A message that reaches a full
+//! socket of another node (cluster mode) is delivered by that node's
+//! adapter, which does not wait: it drops and logs it itself, and it is not
+//! counted here.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
@@ -48,16 +56,27 @@ pub(super) fn reply_failed<A: Adapter>(socket: &SocketRef<A>, event: &str, error
     }
 }
 
+/// The longest pause between two tries of a send to a full socket.
+const MAX_PAUSE: Duration = Duration::from_millis(16);
+
 /// A broadcast failed; `targets` builds its recipients again (only now, so
-/// that the successful broadcast did not pay for them).
+/// that the successful broadcast did not pay for them). Returns the sockets
+/// to send to again once they have room ([`send_when_room`]): those whose
+/// queue was full, when `retry` and when the failures can be pinned on them
+/// (every socket of this node failed) and none is known to have stopped
+/// reading. Everything else is counted as dropped here.
 pub(super) fn broadcast_failed<A: Adapter>(
     targets: impl FnOnce() -> BroadcastOperators<A>,
     event: &str,
     error: BroadcastError,
-) {
+    retry: bool,
+) -> Vec<SocketRef<A>> {
     let errors = match error {
         BroadcastError::Socket(errors) => errors,
-        e => return tracing::warn!(event, error = %e, "broadcast failed"),
+        e => {
+            tracing::warn!(event, error = %e, "broadcast failed");
+            return Vec::new();
+        }
     };
     let full = errors
         .iter()
@@ -65,23 +84,58 @@ pub(super) fn broadcast_failed<A: Adapter>(
         .count();
     if full == 0 {
         // Closed: the socket was leaving anyway.
-        return tracing::debug!(event, "broadcast to a closing socket");
+        tracing::debug!(event, "broadcast to a closing socket");
+        return Vec::new();
     }
-    metrics::counter!(DROPPED_METRIC).increment(full as u64);
-    let local: Vec<Sid> = targets().sockets().iter().map(|s| s.id).collect();
+    let local = targets().sockets();
+    let of = local.len();
     let now = Instant::now();
-    let full_ones: Vec<Sid> = if full == local.len() {
-        local.clone()
+    let full_ones: Vec<SocketRef<A>> = if full == of {
+        local
     } else {
         let known = episodes().lock().unwrap();
-        local.iter().copied().filter(|sid| known.contains_key(sid)).collect()
+        local.into_iter().filter(|s| known.contains_key(&s.id)).collect()
     };
-    if full_ones.len() == full {
-        for sid in full_ones {
-            note(sid, event, now);
+    if full_ones.len() != full {
+        metrics::counter!(DROPPED_METRIC).increment(full as u64);
+        unattributed(event, full, of, now);
+        return Vec::new();
+    }
+    let (stalled, busy): (Vec<_>, Vec<_>) = {
+        let known = episodes().lock().unwrap();
+        full_ones.into_iter().partition(|s| !retry || known.contains_key(&s.id))
+    };
+    for s in stalled {
+        metrics::counter!(DROPPED_METRIC).increment(1);
+        note(s.id, event, now);
+    }
+    busy
+}
+
+/// Sends `data` to `socket`, whose queue was full, once it has room: tried
+/// again after pauses of 1, 2, 4 … 16 ms for up to `patience`. socketioxide
+/// has no way to wait for room in a socket's queue, hence the pauses; they
+/// happen only on this path, for a burst's excess. A socket still full after
+/// `patience` stopped reading: the message is dropped and counted, and the
+/// socket's later messages are dropped at once (its episode, below) until
+/// the connection is cut.
+pub(super) async fn send_when_room<A: Adapter, T: ?Sized + Serialize>(
+    socket: &SocketRef<A>,
+    event: &str,
+    data: &T,
+    patience: Duration,
+) {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        tokio::time::sleep(pause).await;
+        match socket.emit(event, data) {
+            Ok(()) => return,
+            Err(SendError::Socket(SocketError::InternalChannelFull)) if started.elapsed() < patience => {
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+            Err(e) => return reply_failed(socket, event, &e),
         }
-    } else {
-        unattributed(event, full, local.len(), now);
     }
 }
 
