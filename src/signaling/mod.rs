@@ -69,9 +69,15 @@ impl<A: Adapter> Ctx<'_, A> {
         }
     }
 
-    /// How long a relay may wait for a recipient's full queue to drain.
-    fn patience(&self) -> Duration {
-        self.app.settings.stalled_socket_timeout
+    /// [`send`], waiting for a recipient's full queue to drain for as long
+    /// as a stalled connection is given before it is cut.
+    async fn send<'s, T: ?Sized + Serialize>(
+        &'s self,
+        to: impl Fn() -> BroadcastOperators<A> + 's,
+        event: &str,
+        data: &T,
+    ) {
+        send(to, event, data, self.app.settings.stalled_socket_timeout).await;
     }
 
     /// To the sender only.
@@ -83,35 +89,20 @@ impl<A: Adapter> Ctx<'_, A> {
 
     /// To every socket in the workspace's room except the sender.
     async fn to_room<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        send(
-            || self.socket.to(rooms::workspace_room(workspace)),
-            event,
-            data,
-            self.patience(),
-        )
-        .await;
+        self.send(|| self.socket.to(rooms::workspace_room(workspace)), event, data)
+            .await;
     }
 
     /// To every socket in the workspace's room, the sender included.
     async fn to_room_and_sender<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        send(
-            || self.socket.within(rooms::workspace_room(workspace)),
-            event,
-            data,
-            self.patience(),
-        )
-        .await;
+        self.send(|| self.socket.within(rooms::workspace_room(workspace)), event, data)
+            .await;
     }
 
     /// To the sockets of one attendee.
     async fn to_attendee<T: ?Sized + Serialize>(&self, attendee: &AttendeeId, event: &str, data: &T) {
-        send(
-            || self.socket.within(rooms::attendee_room(attendee)),
-            event,
-            data,
-            self.patience(),
-        )
-        .await;
+        self.send(|| self.socket.within(rooms::attendee_room(attendee)), event, data)
+            .await;
     }
 
     /// Makes every socket of `attendee` leave the workspace's rooms.
