@@ -12,9 +12,14 @@
 --   P:empty            zset  workspace -> since when no member is held (ms)
 --   P:inval            channel: a workspace whose membership just shrank
 local P = ARGV[1]
+-- Read once per script: a script is one instant.
+local clock
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if not clock then
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return clock
 end
 local function wskey(ws) return P .. ':ws:' .. ws end
 local function onkey(ws, at) return P .. ':on:' .. ws .. ':' .. at end
@@ -22,15 +27,42 @@ local function dump(ws)
   local k = wskey(ws)
   return {'ok', redis.call('HGETALL', k), redis.call('HGETALL', k .. ':at'), redis.call('HGETALL', k .. ':lapsed')}
 end
-local function online(ws)
-  for _, at in ipairs(redis.call('HKEYS', wskey(ws) .. ':at')) do
-    if redis.call('EXISTS', onkey(ws, at)) == 1 then return true end
+-- Whether a node holds any of `ats` (attendees of ws): one EXISTS over
+-- their keys (in chunks, within Lua's limit on unpacked arguments).
+local function holds_any(ws, ats)
+  for i = 1, #ats, 1000 do
+    local keys = {}
+    for j = i, math.min(i + 999, #ats) do keys[#keys + 1] = onkey(ws, ats[j]) end
+    if redis.call('EXISTS', unpack(keys)) > 0 then return true end
   end
   return false
 end
-local function mark_if_empty(ws)
-  if redis.call('EXISTS', wskey(ws)) == 1 and not online(ws) then
+local function online(ws)
+  return holds_any(ws, redis.call('HKEYS', wskey(ws) .. ':at'))
+end
+-- `ats`: the workspace's attendees, when the caller read them already.
+local function mark_if_empty(ws, ats)
+  ats = ats or redis.call('HKEYS', wskey(ws) .. ':at')
+  -- No attendee means no workspace: its owner is always one.
+  if #ats > 0 and not holds_any(ws, ats) then
     redis.call('ZADD', P .. ':empty', 'NX', now_ms(), ws)
+  end
+end
+-- No node holds the attendee any more: if it is still a member, its grace
+-- starts (`mode`: 'NX' keeps a grace already running), and the workspace
+-- may have become empty. One read of the attendees serves both checks.
+local function depart(ws, at, item, grace, mode)
+  local ats = redis.call('HKEYS', wskey(ws) .. ':at')
+  for _, a in ipairs(ats) do
+    if a == at then
+      if mode then
+        redis.call('ZADD', P .. ':departures', mode, now_ms() + grace, item)
+      else
+        redis.call('ZADD', P .. ':departures', now_ms() + grace, item)
+      end
+      mark_if_empty(ws, ats)
+      return
+    end
   end
 end
 -- The attendee is no longer a member: forget which nodes held it.
@@ -73,10 +105,7 @@ local function release_item(node, item, grace)
   local ws, at = string.match(item, '^(%S+) (%S+)$')
   if not ws then return end
   redis.call('SREM', onkey(ws, at), node)
-  if redis.call('SCARD', onkey(ws, at)) == 0 and redis.call('HEXISTS', wskey(ws) .. ':at', at) == 1 then
-    redis.call('ZADD', P .. ':departures', 'NX', now_ms() + grace, item)
-    mark_if_empty(ws)
-  end
+  if redis.call('SCARD', onkey(ws, at)) == 0 then depart(ws, at, item, grace, 'NX') end
 end
 -- Every attendee the node held: released, with a grace each.
 local function release_all(node, grace)

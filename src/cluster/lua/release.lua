@@ -4,8 +4,5 @@ local ws, at = string.match(item, '^(%S+) (%S+)$')
 if not ws then return 'bad' end
 redis.call('SREM', onkey(ws, at), node)
 redis.call('SREM', P .. ':node:' .. node .. ':held', item)
-if redis.call('SCARD', onkey(ws, at)) == 0 and redis.call('HEXISTS', wskey(ws) .. ':at', at) == 1 then
-  redis.call('ZADD', P .. ':departures', now_ms() + grace, item)
-  mark_if_empty(ws)
-end
+if redis.call('SCARD', onkey(ws, at)) == 0 then depart(ws, at, item, grace) end
 return 'ok'
