@@ -290,6 +290,14 @@ async function startRedis({ aof = true, port = null, args: extraArgs = [] } = {}
     }
   };
 
+  // A crash: kill -9, keeping the data dir (start() brings it back on its AOF).
+  handle.kill9 = async () => {
+    if (!alive()) return;
+    expectingExit = true;
+    handle.child.kill('SIGKILL');
+    await handle.child.exited;
+  };
+
   // Starts it again on the same port and dir (after shutdown, or a crash).
   handle.start = async () => {
     if (alive()) throw new Error('redis is already running');

@@ -46,8 +46,7 @@ it('after a pause and a kill -9 of Redis, a join on another node is announced to
     redis.resume();
     await untilUp([A]);
 
-    redis.child.kill('SIGKILL');
-    await redis.child.exited;
+    await redis.kill9();
     await redis.start();
     await untilUp([A, B]);
 
