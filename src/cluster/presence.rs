@@ -193,7 +193,7 @@ impl PendingHold<'_> {
 
     /// Redis did not answer: the script may have run. The count goes back,
     /// and the next beat reconciles, releasing a hold it may have recorded.
-    pub(super) fn unsure(self) {
+    pub(super) fn unsure(&self) {
         self.cluster
             .reconcile_pending
             .store(true, std::sync::atomic::Ordering::Release);

@@ -167,13 +167,7 @@ impl Store for RedisStore {
         // Counted as held before Redis records it: a reconcile in between
         // must not take the hold back (see `Cluster::hold_recorded`).
         let hold = c.hold_recorded(&w.id, &w.owner);
-        let answer: String = match c.run(&inv).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                hold.unsure();
-                return Err(e.into());
-            }
-        };
+        let answer: String = c.run(&inv).await.inspect_err(|_| hold.unsure())?;
         match answer.as_str() {
             "ok" => Ok(hold.keep()),
             "late" => Err(StoreError::Unavailable.into()),
@@ -219,13 +213,7 @@ impl Store for RedisStore {
             .arg(c.join_deadline());
         let epoch = c.membership.epoch();
         let hold = c.hold_recorded(id, &attendee.id);
-        let answer: Dump = match c.run(&inv).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                hold.unsure();
-                return Err(e.into());
-            }
-        };
+        let answer: Dump = c.run(&inv).await.inspect_err(|_| hold.unsure())?;
         match answer.0.as_str() {
             "joined" => {
                 let workspace = workspace(id, answer)?;
