@@ -292,6 +292,7 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
             io.ns("/", signaling::namespace(app.clone()))
                 .await
                 .map_err(|e| ServeError::Adapter(e.to_string()))?;
+            tokio::spawn(cluster.deliver_relays(io.clone(), app.settings.stalled_socket_timeout));
             let background = tokio::spawn(cluster::run_presence(app.clone(), cluster));
             Ok(start(app, layer, listening, background))
         }

@@ -3,7 +3,8 @@
 //! - `driver.rs`: socketioxide-redis's adapter carries every room emit, join
 //!   and leave between nodes, over our driver on one reconnecting connection;
 //!   `rooms.rs`, `request.rs`: a broadcast to one room goes on that room's
-//!   channel, heard only by the nodes holding a socket in it.
+//!   channel, heard only by the nodes holding a socket in it, and
+//!   `delivery.rs` delivers what arrives there (waiting for full sockets).
 //! - `store.rs`: the workspaces live in Redis; every change is one Lua script
 //!   (`scripts.rs`, `lua/`), so it is atomic across nodes.
 //! - `membership.rs`: this node's view of membership, so relays cost no
@@ -16,6 +17,7 @@
 //! heartbeat keeps (it never waits on Redis), events that need shared state
 //! get an alert, and everything resumes when the connection comes back.
 
+mod delivery;
 mod driver;
 pub mod limits;
 mod membership;
@@ -38,7 +40,10 @@ use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use serde::Serialize;
+use socketioxide::adapter::Adapter;
+use socketioxide::SocketIo;
 use thiserror::Error;
+use tokio::sync::mpsc;
 
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::settings::{Secret, Settings};
@@ -104,6 +109,8 @@ pub struct Cluster {
     handlers: Handlers,
     loopback: Arc<Loopback>,
     rooms: Arc<RoomChannels>,
+    /// What arrives on the room channels, until `deliver_relays` takes it.
+    relays: Mutex<Option<mpsc::Receiver<delivery::Received>>>,
     probe: Mutex<Probe>,
     /// How many of this node's sessions are bound to each attendee: the
     /// attendee is released (its grace starts) when the last one goes.
@@ -134,12 +141,14 @@ impl Cluster {
         let handlers = Handlers::default();
         let loopback = Arc::new(Loopback::default());
         let inval = format!("{prefix}:inval");
+        let (relay_tx, relays) = mpsc::channel(delivery::QUEUE);
         let push = push_router(
             inval.clone(),
             rooms::request_channel(&adapter_prefix(&prefix)),
             id_len,
             membership.clone(),
             handlers.clone(),
+            relay_tx,
             loopback.clone(),
         );
         let config = ConnectionManagerConfig::new()
@@ -172,6 +181,7 @@ impl Cluster {
             membership,
             handlers,
             loopback,
+            relays: Mutex::new(Some(relays)),
             probe: Mutex::new(Probe {
                 last_ok: None,
                 clock: None,
@@ -199,6 +209,24 @@ impl Cluster {
             self.loopback.clone(),
             self.rooms.clone(),
             RESPONSE_TIMEOUT,
+        )
+    }
+
+    /// Delivers the relays that arrive on room channels to `io`'s sockets
+    /// (`delivery.rs`), a relay to a full socket waiting up to `patience`;
+    /// runs as long as the node. Called once.
+    pub fn deliver_relays<A: Adapter>(
+        &self,
+        io: SocketIo<A>,
+        patience: Duration,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let rx = self.relays.lock().expect("not poisoned").take().expect("called once");
+        delivery::run(
+            io,
+            rx,
+            self.handlers.clone(),
+            self.rooms.request().to_string(),
+            patience,
         )
     }
 
@@ -347,6 +375,7 @@ fn push_router(
     id_len: usize,
     membership: Arc<MembershipCache>,
     handlers: Handlers,
+    relays: mpsc::Sender<delivery::Received>,
     loopback: Arc<Loopback>,
 ) -> impl Fn(PushInfo) -> Result<(), Infallible> + Send + Sync + 'static {
     let lost = AtomicBool::new(false);
@@ -385,10 +414,14 @@ fn push_router(
                     // Our own broadcast, back from Redis: already delivered here.
                 } else {
                     let handlers = handlers.read().expect("not poisoned");
-                    // A room's channel feeds the adapter's request stream (`rooms.rs`).
-                    let tx = handlers
-                        .get(&chan)
-                        .or_else(|| chan.starts_with(&request).then(|| handlers.get(&request)).flatten());
+                    // The adapter's requests, its rooms' channels (`rooms.rs`)
+                    // included, all start with the request channel: they go
+                    // through `delivery.rs`, in the order they came.
+                    let tx = if chan.starts_with(&request) {
+                        Some(&relays)
+                    } else {
+                        handlers.get(&chan)
+                    };
                     if let Some(tx) = tx {
                         received.increment(1);
                         if tx.try_send((chan, payload)).is_err() {

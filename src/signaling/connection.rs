@@ -46,8 +46,15 @@ use super::{Ctx, EventName, Rejection};
 use crate::app::App;
 use crate::limits;
 
-/// How many events one socket may have waiting before it is told to slow down.
-const QUEUE_DEPTH: usize = 256;
+/// How many events one socket may have waiting before it is told to slow
+/// down: this many, or its allowed burst (`event_burst`) if larger, so that
+/// a burst the rate allows is never refused because its handling waits (a
+/// relay to a full socket waits for room, `stall.rs`).
+const MIN_QUEUE_DEPTH: usize = 256;
+/// And at most this many bytes of them (names and payloads as sent), which
+/// bounds what a socket that floods while its events wait can make the node
+/// hold: 2 300 SDP-sized negotiations.
+const QUEUE_BYTES: usize = 8 << 20;
 
 /// How long a drain task waits for the socket's next event before it ends.
 /// A call's negotiation arrives in bursts; a task spawned per event cost
@@ -58,6 +65,17 @@ const LINGER: Duration = Duration::from_secs(2);
 enum Incoming {
     Event(String, Result<payload::Payload, String>),
     Disconnected,
+}
+
+impl Incoming {
+    /// What it holds in bytes, as far as the queue's bound is concerned.
+    fn size(&self) -> usize {
+        match self {
+            Incoming::Event(name, Ok(payload)) => name.len() + payload.size(),
+            Incoming::Event(name, Err(error)) => name.len() + error.len(),
+            Incoming::Disconnected => 0,
+        }
+    }
 }
 
 /// The root namespace's connect handler, for any adapter: the code that
@@ -161,6 +179,8 @@ impl<A: Adapter> DisconnectHandler<A, Depart> for Depart {
 /// them while no drain task holds it.
 struct Inbox {
     app: Arc<App>,
+    /// How many events may wait ([`MIN_QUEUE_DEPTH`]).
+    depth: usize,
     state: Mutex<InboxState>,
     /// Wakes a lingering drain task.
     more: Notify,
@@ -169,6 +189,8 @@ struct Inbox {
 struct InboxState {
     /// Empty (and unallocated) while the socket is idle.
     queue: VecDeque<Incoming>,
+    /// The sum of the queue's sizes.
+    bytes: usize,
     /// `Some` while no drain task runs; taken by the task that starts.
     session: Option<Session>,
     /// Set once the connect reply went out: events before it wait.
@@ -177,10 +199,13 @@ struct InboxState {
 
 impl Inbox {
     fn new(app: Arc<App>, session: Session) -> Inbox {
+        let depth = MIN_QUEUE_DEPTH.max(app.settings.limits.event_burst.ceil() as usize);
         Inbox {
             app,
+            depth,
             state: Mutex::new(InboxState {
                 queue: VecDeque::new(),
+                bytes: 0,
                 session: Some(session),
                 open: false,
             }),
@@ -271,9 +296,13 @@ impl Inbox {
     fn push<A: Adapter>(self: &Arc<Self>, socket: SocketRef<A>, incoming: Incoming) -> bool {
         let start = {
             let mut st = self.state.lock().unwrap();
-            if matches!(incoming, Incoming::Event(..)) && st.queue.len() >= QUEUE_DEPTH {
+            let size = incoming.size();
+            if matches!(incoming, Incoming::Event(..))
+                && (st.queue.len() >= self.depth || st.bytes + size > QUEUE_BYTES)
+            {
                 return false;
             }
+            st.bytes += size;
             st.queue.push_back(incoming);
             if st.open {
                 st.session.take().ok_or(())
@@ -290,7 +319,10 @@ impl Inbox {
     }
 
     fn pop(&self) -> Option<Incoming> {
-        self.state.lock().unwrap().queue.pop_front()
+        let mut st = self.state.lock().unwrap();
+        let incoming = st.queue.pop_front()?;
+        st.bytes -= incoming.size();
+        Some(incoming)
     }
 
     /// Hands the session back and frees the queue's memory, unless an event

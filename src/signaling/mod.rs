@@ -3,6 +3,7 @@
 //! gets here (connect, ordered event loop) is `connection.rs`.
 
 mod alerts;
+pub mod backlog;
 mod call;
 mod connection;
 mod event_counts;

@@ -44,6 +44,11 @@ impl std::fmt::Debug for Payload {
 }
 
 impl Payload {
+    /// Its size as sent, field names included.
+    pub fn size(&self) -> usize {
+        self.0.iter().map(|(k, v)| k.len() + v.get().len()).sum()
+    }
+
     /// The field parsed, if present. A field the server reads but cannot
     /// parse (a lone surrogate, nesting deeper than serde_json goes — the raw
     /// capture lets both through) is refused as the whole payload used to be.

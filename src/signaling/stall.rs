@@ -18,10 +18,10 @@
 //! is attributed among the target's sockets on this node: all of them when
 //! all failed (an attendee's room is usually one socket: these are sent
 //! again), else those already known to be full; what cannot be attributed
-//! is dropped and logged without a sid. A message that reaches a full
-//! socket of another node (cluster mode) is delivered by that node's
-//! adapter, which does not wait: it drops and logs it itself, and it is not
-//! counted here.
+//! is dropped and logged without a sid. A relay from another node (cluster
+//! mode) cannot make its sender wait: it waits in this node's backlog for
+//! the socket instead (`backlog.rs`), bounded the same way, and its drops
+//! are counted and logged here too.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -49,8 +49,7 @@ pub fn register_metrics() {
 pub(super) fn reply_failed<A: Adapter>(socket: &SocketRef<A>, event: &str, error: &SendError) {
     match error {
         SendError::Socket(SocketError::InternalChannelFull) => {
-            metrics::counter!(DROPPED_METRIC).increment(1);
-            note(socket.id, event, Instant::now());
+            dropped(socket.id, event, 1);
         }
         e => tracing::debug!(sid = %socket.id, event, error = %e, "reply not sent"),
     }
@@ -106,8 +105,7 @@ pub(super) fn broadcast_failed<A: Adapter>(
         full_ones.into_iter().partition(|s| !retry || known.contains_key(&s.id))
     };
     for s in stalled {
-        metrics::counter!(DROPPED_METRIC).increment(1);
-        note(s.id, event, now);
+        dropped(s.id, event, 1);
     }
     busy
 }
@@ -118,7 +116,8 @@ pub(super) fn broadcast_failed<A: Adapter>(
 /// happen only on this path, for a burst's excess. A socket still full after
 /// `patience` stopped reading: the message is dropped and counted, and the
 /// socket's later messages are dropped at once (its episode, below) until
-/// the connection is cut.
+/// the connection is cut. A socket cut (or gone) while its message waits
+/// counts that message as dropped too: it was accepted and never sent.
 pub(super) async fn send_when_room<A: Adapter, T: ?Sized + Serialize>(
     socket: &SocketRef<A>,
     event: &str,
@@ -134,9 +133,26 @@ pub(super) async fn send_when_room<A: Adapter, T: ?Sized + Serialize>(
             Err(SendError::Socket(SocketError::InternalChannelFull)) if started.elapsed() < patience => {
                 pause = (pause * 2).min(MAX_PAUSE);
             }
-            Err(e) => return reply_failed(socket, event, &e),
+            Err(e) => {
+                // It waited for room and never got it: dropped, whether the
+                // socket stayed full or was cut (or left) meanwhile.
+                tracing::debug!(sid = %socket.id, event, error = %e, "a relay that waited for room was not sent");
+                return dropped(socket.id, event, 1);
+            }
         }
     }
+}
+
+/// `n` messages to `sid` were dropped: counted, and logged as [`note`] does.
+pub(super) fn dropped(sid: Sid, event: &str, n: u64) {
+    metrics::counter!(DROPPED_METRIC).increment(n);
+    note(sid, event, n, Instant::now());
+}
+
+/// Whether `sid` is in a run of drops (it stopped reading): what is sent to
+/// it is dropped at once, not waited for.
+pub(super) fn is_stalled(sid: Sid) -> bool {
+    episodes().lock().unwrap().contains_key(&sid)
 }
 
 /// One socket's run of drops; it ends after [`LOG_INTERVAL`] without one.
@@ -152,8 +168,8 @@ fn episodes() -> &'static Mutex<HashMap<Sid, Episode>> {
     EPISODES.get_or_init(Default::default)
 }
 
-/// Notes one drop for `sid`; returns how many drops the line it wrote reports, if it wrote one.
-fn note(sid: Sid, event: &str, now: Instant) -> Option<u64> {
+/// Notes `n` drops for `sid`; returns how many drops the line it wrote reports, if it wrote one.
+fn note(sid: Sid, event: &str, n: u64, now: Instant) -> Option<u64> {
     let mut episodes = episodes().lock().unwrap();
     episodes.retain(|_, e| now.saturating_duration_since(e.last) <= LOG_INTERVAL);
     let Some(episode) = episodes.get_mut(&sid) else {
@@ -165,11 +181,11 @@ fn note(sid: Sid, event: &str, now: Instant) -> Option<u64> {
                 unlogged: 0,
             },
         );
-        tracing::warn!(%sid, event, "a socket's outgoing queue is full (its client stopped reading): messages to it are dropped");
-        return Some(1);
+        tracing::warn!(%sid, event, dropped = n, "a socket's outgoing queue is full (its client stopped reading): messages to it are dropped");
+        return Some(n);
     };
     episode.last = now;
-    episode.unlogged += 1;
+    episode.unlogged += n;
     if now.saturating_duration_since(episode.logged) < LOG_INTERVAL {
         return None;
     }
@@ -203,14 +219,14 @@ mod tests {
         let sid = Sid::new();
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        assert_eq!(note(sid, "negotiation", t0), Some(1));
+        assert_eq!(note(sid, "negotiation", 1, t0), Some(1));
         for ms in (1..100).map(|i| i * 100) {
-            assert_eq!(note(sid, "negotiation", at(ms)), None, "{ms} ms");
+            assert_eq!(note(sid, "negotiation", 1, at(ms)), None, "{ms} ms");
         }
         let interval = LOG_INTERVAL.as_millis() as u64;
-        assert_eq!(note(sid, "negotiation", at(interval)), Some(100));
-        assert_eq!(note(sid, "negotiation", at(interval + 1)), None);
+        assert_eq!(note(sid, "negotiation", 1, at(interval)), Some(100));
+        assert_eq!(note(sid, "negotiation", 1, at(interval + 1)), None);
         // After a quiet interval a new run starts with its own first line.
-        assert_eq!(note(sid, "negotiation", at(3 * interval)), Some(1));
+        assert_eq!(note(sid, "negotiation", 1, at(3 * interval)), Some(1));
     }
 }
