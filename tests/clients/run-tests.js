@@ -3,7 +3,10 @@
 // every Node the project supports (README: 20 or newer): `node --test` reads
 // a folder argument as a file name from Node 21 on. Usage (the shell expands the globs):
 //   node run-tests.js [--concurrency=N] [--timeout=MS] file.test.js...
-// Exit code 1 when any test fails. TAP output (spec on a terminal).
+// Exit code 1 when any test fails, and in CI (CI set, as .ci/run does) when
+// any test was skipped: there every tool a test needs is installed, so a
+// test that cannot run is a failure, never a silent pass. TAP output (spec
+// on a terminal).
 
 const { run } = require('node:test');
 const reporters = require('node:test/reporters');
@@ -28,6 +31,10 @@ stream.on('test:pass', (data) => {
 });
 stream.on('end', () => {
   if (skips.length) console.error(`\n${skips.length} test(s) skipped:\n${skips.map((s) => `  - ${s}`).join('\n')}`);
+  if (skips.length && process.env.CI) {
+    console.error('CI is set: a skipped test fails the run (install what it names)');
+    process.exitCode = 1;
+  }
 });
 const reporter = process.stdout.isTTY ? new reporters.spec() : reporters.tap;
 stream.compose(reporter).pipe(process.stdout);
