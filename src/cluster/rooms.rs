@@ -25,7 +25,7 @@ use std::collections::HashSet;
 
 use dashmap::DashSet;
 use redis::aio::ConnectionManager;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
 use super::bounded;
 use crate::store::StoreError;
@@ -74,12 +74,9 @@ impl RoomChannels {
         (hasher.hash_one(room) as usize) % STRIPES
     }
 
-    /// Listens on the channels of `rooms` (a socket of this node has just
-    /// joined them); returns once Redis has confirmed.
-    pub async fn subscribe(&self, rooms: &[String]) -> Result<(), StoreError> {
-        if rooms.iter().all(|r| self.subscribed.contains(r)) {
-            return Ok(());
-        }
+    /// Takes the locks of the stripes of `rooms`, in stripe order (so that
+    /// two callers never wait on each other's).
+    async fn lock_stripes(&self, rooms: &[String]) -> Vec<MutexGuard<'_, ()>> {
         let mut stripes: Vec<usize> = rooms.iter().map(|r| self.stripe(r)).collect();
         stripes.sort_unstable();
         stripes.dedup();
@@ -87,6 +84,16 @@ impl RoomChannels {
         for s in stripes {
             guards.push(self.stripes[s].lock().await);
         }
+        guards
+    }
+
+    /// Listens on the channels of `rooms` (a socket of this node has just
+    /// joined them); returns once Redis has confirmed.
+    pub async fn subscribe(&self, rooms: &[String]) -> Result<(), StoreError> {
+        if rooms.iter().all(|r| self.subscribed.contains(r)) {
+            return Ok(());
+        }
+        let _guards = self.lock_stripes(rooms).await;
         let missing: Vec<&String> = rooms.iter().filter(|r| !self.subscribed.contains(*r)).collect();
         if missing.is_empty() {
             return Ok(());
@@ -122,13 +129,7 @@ impl RoomChannels {
         // One UNSUBSCRIBE for all of them (a busy node leaves thousands of
         // rooms between two beats), under the locks of their stripes, taken
         // in order as `subscribe` does: a join of one of them waits for it.
-        let mut stripes: Vec<usize> = extra.iter().map(|r| self.stripe(r)).collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for s in stripes {
-            guards.push(self.stripes[s].lock().await);
-        }
+        let _guards = self.lock_stripes(&extra).await;
         let leaving: Vec<String> = extra
             .into_iter()
             .filter(|r| !holds(r) && self.subscribed.contains(r))
