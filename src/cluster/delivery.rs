@@ -1,20 +1,18 @@
-//! Relays that arrive on a room's channel (`rooms.rs`) are delivered to this
-//! node's sockets here, not by the adapter: socketioxide-core's remote
-//! handler sends once to each socket and, when a socket's queue is full,
-//! drops the message and logs a WARN line per drop. Here a full socket's
-//! relays wait for it in order (`signaling::backlog`), and drops are counted
-//! and logged once per socket per interval, as on the local path.
+//! What other nodes ask of this node's sockets, as it arrives from Redis
+//! (room channels, the namespace's channel, this node's own), is done here,
+//! in arrival order, not by the adapter: socketioxide-core's remote handler
+//! sends a relay once to each socket and, when a socket's queue is full,
+//! drops it and logs a WARN line per drop. Here a full socket's relays wait
+//! for it in order (`signaling::backlog`), and drops are counted and logged
+//! once per socket per interval, as on the local path.
 //!
-//! Only the shape the room channels carry is taken: a plain broadcast of a
-//! text event with one argument to one room. Anything else (which the
-//! publishing side never puts on a room's channel today) goes to the
-//! adapter as before, so a shape this decoder does not know costs the
-//! waiting, never the message.
-//!
-//! The adapter's other requests (on the namespace's channel and this node's
-//! own) pass through here too, handed on in the order they arrived: a
-//! `kicked` relay on the attendee's channel is in the socket's queue before
-//! the disconnect published after it reaches the adapter.
+//! Relays (a plain broadcast of a text event with one argument), joins,
+//! leaves and disconnects are done here, all of them, so that their order
+//! holds: a `kicked` relay is in the socket's queue before the leave
+//! published after it, and a relay published after a leave never reaches
+//! the socket that left. The rest (acknowledged broadcasts, fetches, the
+//! adapter's heartbeats, any shape not decoded here) goes to the adapter as
+//! before; none of it changes rooms or carries a relay of ours.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,36 +36,61 @@ pub const QUEUE: usize = 8192;
 /// A message as it arrived: (channel, payload).
 pub type Received = (String, Vec<u8>);
 
-/// A relay to this node's sockets in one room.
+/// What another node asks of this node's sockets, in the order it asked:
+/// the sockets are those in any of `rooms` (never empty) and in none of
+/// `except` (as the adapter's own choice of sockets; the sender it leaves
+/// out is on another node).
 #[derive(Debug)]
-struct Relay {
-    room: Room,
+struct Request {
+    rooms: Vec<Room>,
     except: Vec<Room>,
-    msg: Arc<Outgoing>,
+    action: Action,
 }
 
-/// The relay in a room channel's message, if it has the shape delivered here.
-fn decode(payload: &[u8]) -> Option<Relay> {
+#[derive(Debug)]
+enum Action {
+    /// A broadcast of a text event with one argument.
+    Relay(Arc<Outgoing>),
+    Join(Vec<Room>),
+    Leave(Vec<Room>),
+    Disconnect,
+}
+
+/// The request in an adapter's message, if it is one handled here.
+fn decode(payload: &[u8]) -> Option<Request> {
     let request: RequestIn = rmp_serde::from_slice(payload).ok()?;
-    let (RequestTypeIn::Broadcast(packet), Some(opts)) = (request.r#type, request.opts) else {
-        return None;
-    };
-    if opts.rooms.len() != 1 || opts.has_flag(BroadcastFlags::Volatile) || packet.ns != "/" {
+    let opts = request.opts?;
+    // Without rooms the adapter's choice depends on flags and a sender id
+    // (everyone, or one socket); every request of ours names its rooms.
+    if opts.rooms.is_empty() {
         return None;
     }
-    let PacketData::Event(Value::Str(text, None), None) = packet.inner else {
-        return None;
+    let action = match request.r#type {
+        RequestTypeIn::Broadcast(packet) => {
+            if opts.has_flag(BroadcastFlags::Volatile) || packet.ns != "/" {
+                return None;
+            }
+            let PacketData::Event(Value::Str(text, None), None) = packet.inner else {
+                return None;
+            };
+            let (event, data): (String, Box<RawValue>) = serde_json::from_str(text.as_str()).ok()?;
+            Action::Relay(Arc::new(Outgoing { event, data }))
+        }
+        RequestTypeIn::AddSockets(rooms) => Action::Join(rooms),
+        RequestTypeIn::DelSockets(rooms) => Action::Leave(rooms),
+        RequestTypeIn::DisconnectSockets => Action::Disconnect,
+        _ => return None,
     };
-    let (event, data): (String, Box<RawValue>) = serde_json::from_str(text.as_str()).ok()?;
-    Some(Relay {
-        room: opts.rooms.into_iter().next()?,
+    Some(Request {
+        rooms: opts.rooms.into_vec(),
         except: opts.except.into_vec(),
-        msg: Arc::new(Outgoing { event, data }),
+        action,
     })
 }
 
-/// Delivers what arrives on `rx` until the cluster is dropped; what is not
-/// a relay on a room's channel goes to the adapter.
+/// Delivers what arrives on `rx` until the cluster is dropped. The rest
+/// (acknowledged broadcasts, fetches, the adapter's heartbeats, a shape not
+/// decoded) goes to the adapter.
 pub async fn run<A: Adapter>(
     io: SocketIo<A>,
     mut rx: mpsc::Receiver<Received>,
@@ -84,14 +107,25 @@ pub async fn run<A: Adapter>(
         tokio::select! {
             received = rx.recv() => {
                 let Some((chan, payload)) = received else { return };
-                let room_channel = chan != request && !handlers.read().expect("not poisoned").contains_key(&chan);
-                let Some(relay) = room_channel.then(|| decode(&payload)).flatten() else {
+                let Some(req) = decode(&payload) else {
                     to_adapter(&handlers, &request, chan, payload);
                     continue;
                 };
-                let now = Instant::now();
-                for socket in io.to(relay.room).except(relay.except).sockets() {
-                    backlogs.send(socket, &relay.msg, now);
+                let sockets = io.within(req.rooms).except(req.except).sockets();
+                match req.action {
+                    Action::Relay(msg) => {
+                        let now = Instant::now();
+                        for socket in sockets {
+                            backlogs.send(socket, &msg, now);
+                        }
+                    }
+                    Action::Join(rooms) => sockets.iter().for_each(|s| s.join(rooms.clone())),
+                    Action::Leave(rooms) => sockets.iter().for_each(|s| s.leave(rooms.clone())),
+                    Action::Disconnect => {
+                        for socket in sockets {
+                            let _ = socket.disconnect();
+                        }
+                    }
                 }
                 if retry_at.is_none() && !backlogs.is_empty() {
                     pause = MIN_PAUSE;
@@ -141,31 +175,44 @@ mod tests {
     }
 
     #[test]
-    fn a_text_event_with_one_argument_to_one_room_is_delivered_here() {
+    fn a_text_event_with_one_argument_is_a_relay_done_here() {
         let sdp = format!("{}a=é✓\\r\\n", "v=0\\r\\n".repeat(700));
         let text = format!("[\"negotiation\",{{\"message\":{{\"sdp\":\"{sdp}\"}}}}]");
         let packet = event(&text);
-        let relay = decode(&encoded(
+        let req = decode(&encoded(
             RequestTypeOut::Broadcast(&packet),
             &["ws:_abcdefghij"],
             &["at:_x"],
             Some(BroadcastFlags::Broadcast),
         ))
         .expect("decoded");
-        assert_eq!(relay.room, "ws:_abcdefghij");
-        assert_eq!(relay.except, vec![Room::from("at:_x")]);
-        assert_eq!(relay.msg.event, "negotiation");
-        assert_eq!(relay.msg.data.get(), format!("{{\"message\":{{\"sdp\":\"{sdp}\"}}}}"));
+        assert_eq!(req.rooms, vec![Room::from("ws:_abcdefghij")]);
+        assert_eq!(req.except, vec![Room::from("at:_x")]);
+        let Action::Relay(msg) = req.action else {
+            panic!("a relay: {req:?}")
+        };
+        assert_eq!(msg.event, "negotiation");
+        assert_eq!(msg.data.get(), format!("{{\"message\":{{\"sdp\":\"{sdp}\"}}}}"));
+        let two = decode(&encoded(RequestTypeOut::Broadcast(&packet), &["a", "b"], &[], None)).expect("decoded");
+        assert_eq!(two.rooms.len(), 2, "to two rooms");
     }
 
     #[test]
-    fn every_other_shape_goes_to_the_adapter() {
+    fn joins_leaves_and_disconnects_are_done_here() {
+        let rooms: Vec<Room> = vec!["ws:_a".into(), "at:_b".into()];
+        let leave = decode(&encoded(RequestTypeOut::DelSockets(&rooms), &["at:_b"], &[], None)).expect("decoded");
+        assert_eq!(leave.rooms, vec![Room::from("at:_b")]);
+        assert!(matches!(leave.action, Action::Leave(r) if r == rooms));
+        let join = decode(&encoded(RequestTypeOut::AddSockets(&rooms), &["at:_b"], &[], None)).expect("decoded");
+        assert!(matches!(join.action, Action::Join(r) if r == rooms));
+        let cut = decode(&encoded(RequestTypeOut::DisconnectSockets, &["at:_b"], &[], None)).expect("decoded");
+        assert!(matches!(cut.action, Action::Disconnect));
+    }
+
+    #[test]
+    fn every_other_request_goes_to_the_adapter() {
         let one = event("[\"kicked\",{}]");
         for (what, msg) in [
-            (
-                "two rooms",
-                encoded(RequestTypeOut::Broadcast(&one), &["a", "b"], &[], None),
-            ),
             (
                 "volatile",
                 encoded(
@@ -197,9 +244,21 @@ mod tests {
                 ),
             ),
             (
-                "a disconnect",
-                encoded(RequestTypeOut::DisconnectSockets, &["a"], &[], None),
+                "to everyone",
+                encoded(
+                    RequestTypeOut::Broadcast(&one),
+                    &[],
+                    &[],
+                    Some(BroadcastFlags::Broadcast),
+                ),
             ),
+            (
+                "to one socket by its id",
+                encoded(RequestTypeOut::DisconnectSockets, &[], &[], None),
+            ),
+            ("a fetch", encoded(RequestTypeOut::FetchSockets, &["a"], &[], None)),
+            ("the rooms", encoded(RequestTypeOut::AllRooms, &[], &[], None)),
+            ("a heartbeat", encoded(RequestTypeOut::Heartbeat, &[], &[], None)),
             ("garbage", b"\x93\x01\x02".to_vec()),
         ] {
             assert!(decode(&msg).is_none(), "{what}");
