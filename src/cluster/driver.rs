@@ -1,5 +1,6 @@
 //! The socketioxide-redis `Driver` of ours: rooms and emits across nodes go
-//! through Redis pub/sub on the cluster's one `ConnectionManager`, which
+//! through Redis pub/sub (a room's own broadcasts on its shard channel,
+//! `rooms.rs`) on the cluster's one `ConnectionManager`, which
 //! reconnects and resubscribes by itself when Redis comes back (the stock
 //! `RedisDriver` sits on a connection that never reconnects).
 //!
@@ -73,7 +74,15 @@ pub struct ClusterDriver {
     handlers: Handlers,
     loopback: Arc<Loopback>,
     rooms: Arc<RoomChannels>,
-    queue: mpsc::Sender<(String, Vec<u8>)>,
+    queue: mpsc::Sender<Publish>,
+}
+
+/// A message to publish: on a room's shard channel (`SPUBLISH`, `rooms.rs`)
+/// or on one of the adapter's classic channels (`PUBLISH`).
+struct Publish {
+    chan: String,
+    msg: Vec<u8>,
+    sharded: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,12 +111,15 @@ impl ClusterDriver {
     }
 }
 
-async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<(String, Vec<u8>)>, timeout: Duration) {
+async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<Publish>, timeout: Duration) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         let mut pipe = redis::pipe();
-        for (chan, msg) in batch.drain(..) {
-            pipe.publish(chan, msg).ignore();
+        for Publish { chan, msg, sharded } in batch.drain(..) {
+            pipe.cmd(if sharded { "SPUBLISH" } else { "PUBLISH" })
+                .arg(chan)
+                .arg(msg)
+                .ignore();
         }
         let sent = tokio::time::timeout(timeout, pipe.query_async::<()>(&mut conn)).await;
         if !matches!(sent, Ok(Ok(()))) {
@@ -130,8 +142,19 @@ impl Driver for ClusterDriver {
         } else {
             None
         };
-        let chan = room.map_or(chan, |room| self.rooms.channel(room));
-        if self.queue.try_send((chan, val)).is_err() {
+        let publish = match room {
+            Some(room) => Publish {
+                chan: self.rooms.channel(room),
+                msg: val,
+                sharded: true,
+            },
+            None => Publish {
+                chan,
+                msg: val,
+                sharded: false,
+            },
+        };
+        if self.queue.try_send(publish).is_err() {
             metrics::counter!("wrw_redis_publish_dropped_total").increment(1);
         }
         Ok(())

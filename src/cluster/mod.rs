@@ -80,6 +80,8 @@ pub enum ClusterError {
     Url(String),
     #[error("REDIS_URL: cannot reach Redis at {addr}: {problem}")]
     Unreachable { addr: String, problem: String },
+    #[error("REDIS_URL: the Redis at {addr} has no sharded pub/sub (SSUBSCRIBE, SPUBLISH), which room channels need: Redis 7 or later is required ({problem})")]
+    NoShardedPubSub { addr: String, problem: String },
 }
 
 /// What `/health` and `/metrics` say about Redis, as the heartbeat last saw it.
@@ -170,6 +172,24 @@ impl Cluster {
             .await
             .map_err(|_| unreachable(format!("no answer within {START_TIMEOUT:?}")))?
             .map_err(|e| unreachable(e.to_string()))?;
+        // Room channels are shard channels (`rooms.rs`): a Redis without them
+        // (before 7) would refuse every join's subscribe, so it is refused
+        // here, by name. `COMMAND INFO` answers nil for a command it lacks.
+        let known: Vec<redis::Value> = tokio::time::timeout(
+            START_TIMEOUT,
+            redis::cmd("COMMAND")
+                .arg(&["INFO", "SPUBLISH", "SSUBSCRIBE", "SUNSUBSCRIBE"])
+                .query_async(&mut conn),
+        )
+        .await
+        .map_err(|_| unreachable(format!("no answer within {START_TIMEOUT:?}")))?
+        .map_err(|e| unreachable(e.to_string()))?;
+        if known.iter().any(|c| matches!(c, redis::Value::Nil)) {
+            return Err(ClusterError::NoShardedPubSub {
+                addr,
+                problem: "COMMAND INFO SPUBLISH SSUBSCRIBE SUNSUBSCRIBE names one it does not know".into(),
+            });
+        }
 
         let cluster = Arc::new(Cluster {
             node_id: settings.node_id.clone(),
@@ -277,41 +297,51 @@ impl Cluster {
         probe.error.get_or_insert_with(|| what.to_string());
     }
 
-    /// Every channel this node must listen on: invalidations, the
-    /// adapter's, and its rooms'.
+    /// Every classic channel this node must listen on: invalidations and
+    /// the adapter's (its rooms' are shard channels, `rooms.rs`).
     fn channels(&self) -> Vec<String> {
         let mut all = vec![format!("{}:inval", self.prefix)];
         all.extend(self.handlers.read().expect("not poisoned").keys().cloned());
-        all.extend(self.rooms.channels());
         all
     }
 
     /// Whether the connection still listens on every channel it must (Redis
-    /// counts them: `CLIENT INFO`'s `sub=`). The connection subscribes again
-    /// by itself after a reconnect; until it has, this node cannot route
-    /// what other nodes send, so `/health` must not say it can. Anything
-    /// missing is subscribed again here.
+    /// counts them: `CLIENT INFO`'s `sub=` and `ssub=`). The connection
+    /// subscribes again by itself after a reconnect; until it has, this node
+    /// cannot route what other nodes send, so `/health` must not say it can.
+    /// Anything missing is subscribed again here.
     async fn listening(&self) -> Result<(), String> {
         let info: String = self
             .query(redis::cmd("CLIENT").arg("INFO"))
             .await
             .map_err(|e| e.to_string())?;
-        let subscribed: usize = info
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("sub="))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        let needed = 1 + self.handlers.read().expect("not poisoned").len() + self.rooms.len();
-        if subscribed >= needed {
+        let count = |field: &str| -> usize {
+            info.split_whitespace()
+                .find_map(|f| f.strip_prefix(field))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        let (classic, sharded) = (count("sub="), count("ssub="));
+        let channels = self.channels();
+        let rooms = self.rooms.len();
+        if classic >= channels.len() && sharded >= rooms {
             return Ok(());
         }
-        let channels = self.channels();
         let problem = format!(
-            "listening on {subscribed} of {} channels (after a reconnect); subscribing again",
+            "listening on {classic} of {} channels and {sharded} of {rooms} room channels (after a reconnect); subscribing again",
             channels.len()
         );
         tracing::warn!("{problem}");
-        if let Err(e) = bounded(self.conn().subscribe(channels)).await {
+        let again = async {
+            if classic < channels.len() {
+                bounded(self.conn().subscribe(channels)).await?;
+            }
+            if sharded < rooms {
+                self.rooms.resubscribe().await?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        if let Err(e) = again.await {
             tracing::warn!(error = %e, "could not subscribe again (retried at the next beat)");
         }
         Err(problem)
@@ -391,7 +421,8 @@ fn push_router(
                 membership.clear();
                 tracing::info!("reconnected to Redis; subscriptions restored");
             }
-            PushKind::Message => {
+            // Classic channels (invalidations, the adapter's) and rooms' shard channels.
+            PushKind::Message | PushKind::SMessage => {
                 let mut data = msg.data.into_iter();
                 let (Some(chan), Some(payload)) = (data.next(), data.next()) else {
                     return Ok(());

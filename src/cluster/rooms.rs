@@ -16,10 +16,16 @@
 //! ways: a disconnect, a kick or destroy decided on another node) and makes
 //! them agree, which also subscribes again whatever a failed join could not.
 //!
-//! These are Redis's classic channels (`SUBSCRIBE`/`PUBLISH`): on one Redis
-//! a channel nobody listens to costs nothing to publish on. Sharded channels
-//! (`SSUBSCRIBE`/`SPUBLISH`) are what Redis Cluster will need; redis-rs
-//! offers them on its cluster connection only.
+//! They are sharded channels (`SSUBSCRIBE`/`SPUBLISH`, Redis 7): on one
+//! Redis they filter as classic channels do, and on a Redis Cluster a shard
+//! channel lives on one shard (a classic `PUBLISH` is copied to every
+//! shard). redis-rs has `ssubscribe` on its cluster connection only, so the
+//! commands are sent one channel each: a RESP3 `ssubscribe` confirmation is
+//! the reply of the command it confirms, and one channel per command means
+//! one confirmation per reply (a command of several channels would be
+//! answered several times, and the surplus taken for the next replies). The
+//! connection manager learns them from the confirmations and subscribes them
+//! again after a reconnect.
 
 use std::collections::HashSet;
 
@@ -98,8 +104,11 @@ impl RoomChannels {
         if missing.is_empty() {
             return Ok(());
         }
-        let channels: Vec<String> = missing.iter().map(|r| self.channel(r)).collect();
-        bounded(self.conn.clone().subscribe(channels)).await?;
+        bounded(
+            self.shard_command("SSUBSCRIBE", missing.iter().copied())
+                .exec_async(&mut self.conn.clone()),
+        )
+        .await?;
         for r in missing {
             self.subscribed.insert(r.clone());
         }
@@ -137,21 +146,43 @@ impl RoomChannels {
         if leaving.is_empty() {
             return Ok(());
         }
-        let channels: Vec<String> = leaving.iter().map(|r| self.channel(r)).collect();
-        bounded(self.conn.clone().unsubscribe(channels)).await?;
+        bounded(
+            self.shard_command("SUNSUBSCRIBE", leaving.iter())
+                .exec_async(&mut self.conn.clone()),
+        )
+        .await?;
         for room in &leaving {
             self.subscribed.remove(room);
         }
         Ok(())
     }
 
+    /// `command` (`SSUBSCRIBE`, `SUNSUBSCRIBE`) of the channels of `rooms`,
+    /// one channel per command (see the module's doc), in one round trip.
+    fn shard_command<'r>(&self, command: &str, rooms: impl Iterator<Item = &'r String>) -> redis::Pipeline {
+        let mut pipe = redis::pipe();
+        for room in rooms {
+            pipe.cmd(command).arg(self.channel(room)).ignore();
+        }
+        pipe
+    }
+
+    /// Listens again on every room channel (what a reconnect left out);
+    /// returns once Redis has confirmed.
+    pub async fn resubscribe(&self) -> Result<(), StoreError> {
+        let rooms: Vec<String> = self.subscribed.iter().map(|r| r.key().clone()).collect();
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        bounded(
+            self.shard_command("SSUBSCRIBE", rooms.iter())
+                .exec_async(&mut self.conn.clone()),
+        )
+        .await
+    }
+
     /// How many room channels this node listens on.
     pub fn len(&self) -> usize {
         self.subscribed.len()
-    }
-
-    /// The channels of every room this node listens on.
-    pub fn channels(&self) -> Vec<String> {
-        self.subscribed.iter().map(|r| self.channel(r.key())).collect()
     }
 }

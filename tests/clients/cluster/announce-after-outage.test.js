@@ -55,8 +55,10 @@ it('after a pause and a kill -9 of Redis, a join on another node is announced to
     const heard = await L.waitFor(owner.sock, 'attend', { timeout: 5000 }).catch(async (e) => {
       const channels = await redis.cli('PUBSUB', 'CHANNELS', '*');
       const numsub = await redis.cli('PUBSUB', 'NUMSUB', ...channels);
+      const shards = await redis.cli('PUBSUB', 'SHARDCHANNELS', '*');
+      const shardnumsub = shards.length ? await redis.cli('PUBSUB', 'SHARDNUMSUB', ...shards) : [];
       const clients = await redis.cli('CLIENT', 'LIST');
-      e.message += `\nround ${round}\nRedis channels and subscribers: ${JSON.stringify(numsub)}\nclients:\n${clients}\nA:${A.stderr().slice(-3000)}\nB:${B.stderr().slice(-3000)}`;
+      e.message += `\nround ${round}\nRedis channels and subscribers: ${JSON.stringify(numsub)}\nroom (shard) channels: ${JSON.stringify(shardnumsub)}\nclients:\n${clients}\nA:${A.stderr().slice(-3000)}\nB:${B.stderr().slice(-3000)}`;
       throw e;
     });
     assert.deepEqual(heard, granted.attendee, `round ${round}: the owner on A hears dave attend on B`);

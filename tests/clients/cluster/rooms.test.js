@@ -20,10 +20,11 @@ const C = require('./lib.js');
 const T = C.clusters(afterEach);
 const received = (srv) => L.readMetric(srv.url, 'wrw_redis_messages_received_total').then((v) => v || 0);
 
-// The adapter's channel of a room (rooms.rs: the request channel, the room, '#').
+// The adapter's channel of a room (rooms.rs: the request channel, the room, '#'),
+// a shard channel (SSUBSCRIBE/SPUBLISH).
 const roomChannel = (cluster, room) => `${cluster.prefix}-sio-request#/#${room}#`;
 async function listeners(cluster, room) {
-  const [, n] = await cluster.redis.cli('PUBSUB', 'NUMSUB', roomChannel(cluster, room));
+  const [, n] = await cluster.redis.cli('PUBSUB', 'SHARDNUMSUB', roomChannel(cluster, room));
   return n;
 }
 
@@ -44,6 +45,7 @@ it('a relay between nodes A and B reaches neither C nor its driver; one listener
 
   const N = 200;
   const before = await Promise.all([A, B, Cn].map(received));
+  const statsBefore = await cluster.redis.commandstats();
   const m = L.mark(guest.sock);
   for (let i = 0; i < N; i++) owner.sock.emit('negotiation', negotiation(owner, guest, i));
   await L.poll(() => guest.sock.__rec.entries.filter((e) => e.event === 'negotiation' && e.seq >= m.get(guest.sock)).length >= N,
@@ -51,6 +53,11 @@ it('a relay between nodes A and B reaches neither C nor its driver; one listener
   const got = guest.sock.__rec.entries.filter((e) => e.event === 'negotiation' && e.seq >= m.get(guest.sock));
   assert.deepEqual(got.map((e) => e.payload.message), Array.from({ length: N }, (_, i) => negotiation(owner, guest, i).message), 'every one, intact and in order');
   const after = await Promise.all([A, B, Cn].map(received));
+  const statsAfter = await cluster.redis.commandstats();
+  const calls = (cmd) => (statsAfter[cmd] || 0) - (statsBefore[cmd] || 0);
+  t.diagnostic(`Redis during ${N} relays: SPUBLISH ${calls('spublish')}, PUBLISH ${calls('publish')}`);
+  assert.ok(calls('spublish') >= N, `the relays went on the room's shard channel (SPUBLISH ${calls('spublish')})`);
+  assert.ok(calls('publish') <= N / 20, `not on a classic channel (PUBLISH ${calls('publish')})`);
   const [dA, dB, dC] = after.map((v, i) => v - before[i]);
   t.diagnostic(`messages received from Redis during ${N} relays A→B: A ${dA}, B ${dB}, C ${dC}`);
   assert.ok(dB >= N, `B received the ${N} relays from Redis (${dB})`);

@@ -40,6 +40,16 @@ for (const [what, make] of Object.entries(UNREACHABLE)) {
   });
 }
 
+it('REDIS_URL pointing at a Redis without sharded pub/sub (as before Redis 7: SPUBLISH renamed away): the node refuses to start, naming REDIS_URL and Redis 7', async () => {
+  const old = await R.startRedis({ aof: false, args: ['--rename-command', 'SPUBLISH', ''] });
+  try {
+    const srv = await L.expectRefusedStart({ env: { REDIS_URL: old.url }, config: { ...C.FAST }, mentions: 'REDIS_URL' });
+    assert.match(srv.stderr(), /Redis 7 or later is required/, srv.stderr());
+  } finally {
+    await old.stop();
+  }
+});
+
 it('REDIS_URL with the random secrets of development mode: the node refuses to start, naming MAGICK_TOKEN and REDIS_URL', async () => {
   redis = redis || await R.startRedis({ aof: false });
   const srv = await L.expectRefusedStart({ env: { REDIS_URL: redis.url }, secrets: null, config: { ...C.FAST }, mentions: 'MAGICK_TOKEN' });
