@@ -53,15 +53,17 @@ def info_fields(text):
 
 def redis_sample(sock):
     stats = info_fields(resp_command(sock, "INFO", "commandstats"))
-    calls = {}
+    calls, usec = {}, {}
     for k, v in stats.items():
         if k.startswith("cmdstat_"):
             for part in v.split(","):
                 if part.startswith("calls="):
                     calls[k[len("cmdstat_"):]] = int(part[len("calls="):])
+                elif part.startswith("usec="):
+                    usec[k[len("cmdstat_"):]] = int(part[len("usec="):])
     cpu = info_fields(resp_command(sock, "INFO", "cpu"))
     net = info_fields(resp_command(sock, "INFO", "stats"))
-    return {"calls": calls, "cpu_s": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
+    return {"calls": calls, "usec": usec, "cpu_s": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
             "out_bytes": int(net["total_net_output_bytes"])}
 
 
@@ -122,6 +124,13 @@ def window(samples, t0, t1, groups):
         d = delta(lambda r, c=c: r["redis"]["calls"].get(c, 0))
         if d and d > 0.5:
             calls[c] = round(d, 1)
+    # Time Redis spent inside each command (a script's includes the
+    # commands it calls, which are also counted on their own).
+    usec = {}
+    for c in sorted(cmds):
+        d = delta(lambda r, c=c: r["redis"].get("usec", {}).get(c, 0))
+        if d and d > 0.5:
+            usec[c] = round(d)
     cpu = {}
     for name, pids in json.loads(groups).items():
         total = 0.0
@@ -133,6 +142,7 @@ def window(samples, t0, t1, groups):
         "seconds": round(t1 - t0, 3),
         "redis_calls": calls,
         "redis_calls_total": round(sum(calls.values()), 1),
+        "redis_usec": usec,
         "redis_cpu_s": round(delta(lambda r: r["redis"]["cpu_s"]), 4),
         "redis_out_bytes": round(delta(lambda r: r["redis"].get("out_bytes", 0))),
         "cpu_s": cpu,

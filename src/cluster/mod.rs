@@ -47,6 +47,7 @@ use tokio::sync::mpsc;
 
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::settings::{Secret, Settings};
+use crate::signaling::rooms_of;
 use crate::store::StoreError;
 use driver::{Handlers, Loopback};
 use membership::MembershipCache;
@@ -117,6 +118,8 @@ pub struct Cluster {
     /// How many of this node's sessions are bound to each attendee: the
     /// attendee is released (its grace starts) when the last one goes.
     held: DashMap<(WorkspaceId, AttendeeId), usize>,
+    /// Changes of `held` on their way to Redis (`presence.rs`).
+    holds: presence::HoldQueue,
     /// A reconcile that failed and is due at the next beat.
     reconcile_pending: AtomicBool,
     heartbeat: Duration,
@@ -191,6 +194,7 @@ impl Cluster {
             });
         }
 
+        let (holds, hold_changes) = presence::HoldQueue::new();
         let cluster = Arc::new(Cluster {
             node_id: settings.node_id.clone(),
             rooms: Arc::new(RoomChannels::new(&adapter_prefix(&prefix), conn.clone())),
@@ -209,11 +213,13 @@ impl Cluster {
                 error: None,
             }),
             held: DashMap::new(),
+            holds,
             reconcile_pending: AtomicBool::new(false),
             heartbeat: settings.cluster_heartbeat,
             grace: settings.presence_grace,
             expiry: settings.workspace_expiry,
         });
+        tokio::spawn(Cluster::flush_holds(Arc::downgrade(&cluster), hold_changes));
         metrics::counter!(RECEIVED_METRIC).increment(0);
         // The first beat registers the node before it serves anyone.
         cluster.beat().await;
@@ -262,6 +268,22 @@ impl Cluster {
         if let Err(e) = self.rooms.subscribe(rooms).await {
             tracing::warn!(error = %e, "could not listen on a room's channel in Redis (retried at the next beat)");
         }
+    }
+
+    /// Runs a join's script with the subscribe of the newcomer's rooms'
+    /// channels sent beside it, in the same round trip: both are needed
+    /// before the join is answered (and the session's bind then finds the
+    /// channels subscribed). A join refused leaves channels the next beat's
+    /// sync drops.
+    async fn run_join<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+        ws: &WorkspaceId,
+        at: &AttendeeId,
+    ) -> Result<T, StoreError> {
+        let rooms = rooms_of(ws, at);
+        let (_, answer) = tokio::join!(self.subscribe_rooms(&rooms), self.run(invocation));
+        answer
     }
 
     /// The time on Redis's clock (ms) after which a join sent now must not

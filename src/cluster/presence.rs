@@ -5,8 +5,10 @@
 //! lapses due departures and deletes expired workspaces — each exactly once,
 //! by whichever node runs it first; that node announces the `leave`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
 
 use super::Cluster;
 use crate::app::App;
@@ -16,6 +18,35 @@ use crate::store::{Hold, StoreError};
 
 /// Health is probed at least this often, so `/health` turns within 2 s.
 const MAX_PROBE_PERIOD: Duration = Duration::from_millis(500);
+/// How long the changes of this node's holds gather before they go to Redis
+/// together: what a departure's grace may start late, and a re-attend wait.
+const HOLDS_WINDOW: Duration = Duration::from_millis(5);
+/// At most this many changes in one script call.
+const HOLDS_BATCH: usize = 1024;
+
+/// A change of this node's holds, queued for `Cluster::flush_holds`.
+pub(super) struct HoldChange {
+    /// "+<ws> <at>" (held) or "-<ws> <at>" (released): `lua/holds.lua`.
+    op: String,
+    /// Told once Redis has it (or could not be told).
+    done: Option<oneshot::Sender<()>>,
+}
+
+/// Where `hold` and `release` queue their changes.
+pub(super) struct HoldQueue(mpsc::UnboundedSender<HoldChange>);
+
+impl HoldQueue {
+    pub(super) fn new() -> (HoldQueue, mpsc::UnboundedReceiver<HoldChange>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (HoldQueue(tx), rx)
+    }
+
+    /// Queued in order; dropped only when the node is stopping (its
+    /// shutdown releases everything it held).
+    fn send(&self, change: HoldChange) {
+        let _ = self.0.send(change);
+    }
+}
 
 fn item(ws: &WorkspaceId, at: &AttendeeId) -> String {
     format!("{ws} {at}")
@@ -28,6 +59,8 @@ fn ms(d: Duration) -> u64 {
 impl Cluster {
     /// A session of this node was bound to the attendee (unless its join's
     /// script recorded the hold already: then the count was taken with it).
+    /// Returns once Redis has it (a re-attend is answered after), or could
+    /// not be told (then the next beat reconciles).
     pub async fn hold(&self, ws: &WorkspaceId, at: &AttendeeId, hold: Hold) {
         if hold == Hold::Recorded {
             return;
@@ -38,12 +71,13 @@ impl Cluster {
             *n == 1
         };
         if first {
-            let mut inv = self.invoke(&self.scripts.hold);
-            inv.arg(&self.node_id).arg(item(ws, at));
-            if let Err(e) = self.run::<String>(&inv).await {
-                self.reconcile_pending.store(true, std::sync::atomic::Ordering::Release);
-                tracing::warn!(error = %e, "could not record a held attendee in Redis (reconciled when it answers)");
-            }
+            let (done, recorded) = oneshot::channel();
+            self.holds.send(HoldChange {
+                op: format!("+{}", item(ws, at)),
+                done: Some(done),
+            });
+            // Bounded by the flush's own bound on Redis.
+            let _ = recorded.await;
         }
     }
 
@@ -59,8 +93,9 @@ impl Cluster {
     }
 
     /// A session of this node is no longer bound to the attendee (its socket
-    /// went, or it was unbound); the last one starts the attendee's grace.
-    pub async fn release(&self, ws: &WorkspaceId, at: &AttendeeId) {
+    /// went, or it was unbound); the last one starts the attendee's grace,
+    /// within `HOLDS_WINDOW` (nobody waits on it).
+    pub fn release(&self, ws: &WorkspaceId, at: &AttendeeId) {
         let key = (ws.clone(), at.clone());
         let last = self
             .held
@@ -69,15 +104,45 @@ impl Cluster {
                 *n == 0
             })
             .is_some();
-        if !last {
-            return;
+        if last {
+            self.holds.send(HoldChange {
+                op: format!("-{}", item(ws, at)),
+                done: None,
+            });
         }
-        let mut inv = self.invoke(&self.scripts.release);
-        inv.arg(&self.node_id).arg(ms(self.grace)).arg(item(ws, at));
-        if let Err(e) = self.run::<String>(&inv).await {
-            // The next beat that reaches Redis reconciles this node's holdings.
-            self.reconcile_pending.store(true, std::sync::atomic::Ordering::Release);
-            tracing::warn!(workspace = %ws, attendee = %at, error = %e, "could not record a departure in Redis (reconciled when it answers)");
+    }
+
+    /// Sends the changes of this node's holds (`hold`, `release`), in the
+    /// order they were decided, as one script call for every `HOLDS_WINDOW`
+    /// (a busy node's joins and departures would otherwise cost Redis a
+    /// call and a round trip each). Runs as long as the node.
+    /// Ends when the cluster is dropped.
+    pub(super) async fn flush_holds(cluster: Weak<Cluster>, mut changes: mpsc::UnboundedReceiver<HoldChange>) {
+        let mut batch = Vec::new();
+        while changes.recv_many(&mut batch, HOLDS_BATCH).await > 0 {
+            tokio::time::sleep(HOLDS_WINDOW).await;
+            while batch.len() < HOLDS_BATCH {
+                match changes.try_recv() {
+                    Ok(change) => batch.push(change),
+                    Err(_) => break,
+                }
+            }
+            let Some(c) = cluster.upgrade() else { return };
+            let mut inv = c.invoke(&c.scripts.holds);
+            inv.arg(&c.node_id).arg(ms(c.grace));
+            for change in &batch {
+                inv.arg(&change.op);
+            }
+            if let Err(e) = c.run::<String>(&inv).await {
+                // The next beat that reaches Redis reconciles this node's holdings.
+                c.reconcile_pending.store(true, std::sync::atomic::Ordering::Release);
+                tracing::warn!(changes = batch.len(), error = %e, "could not record holds and departures in Redis (reconciled when it answers)");
+            }
+            for change in batch.drain(..) {
+                if let Some(done) = change.done {
+                    let _ = done.send(());
+                }
+            }
         }
     }
 

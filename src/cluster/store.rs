@@ -167,7 +167,7 @@ impl Store for RedisStore {
         // Counted as held before Redis records it: a reconcile in between
         // must not take the hold back (see `Cluster::hold_recorded`).
         let hold = c.hold_recorded(&w.id, &w.owner);
-        let answer: String = c.run(&inv).await.inspect_err(|_| hold.unsure())?;
+        let answer: String = c.run_join(&inv, &w.id, &w.owner).await.inspect_err(|_| hold.unsure())?;
         match answer.as_str() {
             "ok" => Ok(hold.keep()),
             "late" => Err(StoreError::Unavailable.into()),
@@ -213,7 +213,10 @@ impl Store for RedisStore {
             .arg(c.join_deadline());
         let epoch = c.membership.epoch();
         let hold = c.hold_recorded(id, &attendee.id);
-        let answer: Dump = c.run(&inv).await.inspect_err(|_| hold.unsure())?;
+        let answer: Dump = c
+            .run_join(&inv, id, &attendee.id)
+            .await
+            .inspect_err(|_| hold.unsure())?;
         match answer.0.as_str() {
             "joined" => {
                 let workspace = workspace(id, answer)?;

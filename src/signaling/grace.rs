@@ -19,12 +19,9 @@ use crate::model::{AttendeeId, WorkspaceId};
 pub fn disconnected(app: &Arc<App>, sid: Sid, session: Session) {
     if let Some(cluster) = &app.cluster {
         // Across nodes the grace runs in Redis (`cluster::presence`).
-        let cluster = cluster.clone();
-        tokio::spawn(async move {
-            for (workspace, attendee) in session.into_bindings() {
-                cluster.release(&workspace, &attendee).await;
-            }
-        });
+        for (workspace, attendee) in session.into_bindings() {
+            cluster.release(&workspace, &attendee);
+        }
         return;
     }
     let now = Instant::now();

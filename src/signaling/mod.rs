@@ -31,7 +31,7 @@ pub use connection::{namespace, Connect};
 pub use events::{as_json as event_table, EventName};
 pub use expiry::sweep_expired;
 pub use hub::Hub;
-pub use rooms::workspace_room;
+pub use rooms::{rooms_of, workspace_room};
 use session::Session;
 
 use crate::app::App;
@@ -108,7 +108,7 @@ impl<A: Adapter> Ctx<'_, A> {
 
     /// Makes every socket of `attendee` leave the workspace's rooms.
     async fn unbind(&mut self, workspace: &WorkspaceId, attendee: &AttendeeId) {
-        let rooms = vec![rooms::workspace_room(workspace), rooms::attendee_room(attendee)];
+        let rooms = rooms::rooms_of(workspace, attendee).to_vec();
         if let Err(e) = self.socket.within(rooms::attendee_room(attendee)).leave(rooms).await {
             tracing::warn!(error = %e, "could not remove sockets from rooms");
         }

@@ -12,3 +12,8 @@ pub fn workspace_room(id: &WorkspaceId) -> String {
 pub fn attendee_room(id: &AttendeeId) -> String {
     format!("at:{id}")
 }
+
+/// The rooms a socket bound to the attendee is in.
+pub fn rooms_of(workspace: &WorkspaceId, attendee: &AttendeeId) -> [String; 2] {
+    [workspace_room(workspace), attendee_room(attendee)]
+}

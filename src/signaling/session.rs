@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
-use super::rooms::{attendee_room, workspace_room};
+use super::rooms::rooms_of;
 use crate::app::App;
 use crate::limits::{ConnectionSlot, TokenBucket};
 use crate::model::{AttendeeId, WorkspaceId};
@@ -85,7 +85,7 @@ impl Session {
         // Checked before the insert: every relay binds, and the key is two clones.
         let bound = self.bindings.iter().any(|(w, a)| w == workspace && a == attendee);
         if !bound && self.bindings.insert((workspace.clone(), attendee.clone())) {
-            let rooms = [workspace_room(workspace), attendee_room(attendee)];
+            let rooms = rooms_of(workspace, attendee);
             socket.join(rooms.clone());
             if let Some(cluster) = &app.cluster {
                 // Listening on the rooms' channels before the join is answered.
@@ -113,7 +113,7 @@ impl Session {
     pub async fn forget(&mut self, app: &App, workspace: &WorkspaceId, attendee: &AttendeeId) {
         if self.bindings.remove(&(workspace.clone(), attendee.clone())) {
             if let Some(cluster) = &app.cluster {
-                cluster.release(workspace, attendee).await;
+                cluster.release(workspace, attendee);
             }
         }
     }

@@ -99,13 +99,25 @@ local function destroy(ws)
   invalidate(ws)
   return before
 end
--- The node no longer holds "<ws> <at>": the attendee's grace starts unless another node holds it.
+-- The node no longer holds "<ws> <at>": the attendee's grace starts unless
+-- another node holds it (a grace already running is kept).
 local function release_item(node, item, grace)
   redis.call('SREM', P .. ':node:' .. node .. ':held', item)
   local ws, at = string.match(item, '^(%S+) (%S+)$')
   if not ws then return end
   redis.call('SREM', onkey(ws, at), node)
   if redis.call('SCARD', onkey(ws, at)) == 0 then depart(ws, at, item, grace, 'NX') end
+end
+-- The node holds a socket of "<ws> <at>": recorded if it is still a member,
+-- which cancels its departure.
+local function hold_item(node, item)
+  local ws, at = string.match(item, '^(%S+) (%S+)$')
+  if ws and redis.call('HEXISTS', wskey(ws) .. ':at', at) == 1 then
+    redis.call('SADD', onkey(ws, at), node)
+    redis.call('SADD', P .. ':node:' .. node .. ':held', item)
+    redis.call('ZREM', P .. ':departures', item)
+    redis.call('ZREM', P .. ':empty', ws)
+  end
 end
 -- Every attendee the node held: released, with a grace each.
 local function release_all(node, grace)

@@ -10,13 +10,5 @@ for i = 4, #ARGV do want[ARGV[i]] = true end
 for _, item in ipairs(redis.call('SMEMBERS', held)) do
   if not want[item] then release_item(node, item, grace) end
 end
-for i = 4, #ARGV do
-  local ws, at = string.match(ARGV[i], '^(%S+) (%S+)$')
-  if ws and redis.call('HEXISTS', wskey(ws) .. ':at', at) == 1 then
-    redis.call('SADD', onkey(ws, at), node)
-    redis.call('SADD', held, ARGV[i])
-    redis.call('ZREM', P .. ':departures', ARGV[i])
-    redis.call('ZREM', P .. ':empty', ws)
-  end
-end
+for i = 4, #ARGV do hold_item(node, ARGV[i]) end
 return 'ok'

@@ -166,7 +166,7 @@ it('a guest that goes while Redis is down gets its leave once Redis is back on i
   L.close(guest.sock);
   // Node 2 tried to record the departure and could not: without a
   // reconcile, Redis would hold the guest as present on node 2 for ever.
-  await B.waitStderr(/could not record a departure in Redis/, ALERT_MS + 2000, from);
+  await B.waitStderr(/could not record holds and departures in Redis/, ALERT_MS + 2000, from);
   const t1 = performance.now();
   await redis.start();
   const gone = await L.waitFor(owner.sock, 'leave', { timeout: RECOVER_MS });
