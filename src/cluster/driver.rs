@@ -1,7 +1,8 @@
 //! The socketioxide-redis `Driver` of ours: rooms and emits across nodes go
 //! through Redis pub/sub (a room's own broadcasts on its shard channel,
 //! `rooms.rs`) on the cluster's one `ConnectionManager`, which
-//! reconnects and resubscribes by itself when Redis comes back (the stock
+//! reconnects by itself when Redis comes back, and whose channels the beat
+//! subscribes again (`Cluster::listening`; the stock
 //! `RedisDriver` sits on a connection that never reconnects).
 //!
 //! Publishing never fails and never waits: messages go, in order, through one

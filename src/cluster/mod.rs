@@ -147,10 +147,11 @@ impl Cluster {
         let loopback = Arc::new(Loopback::default());
         let inval = format!("{prefix}:inval");
         let (relay_tx, relays) = mpsc::channel(delivery::QUEUE);
+        let unsubscribed = Arc::new(AtomicBool::new(false));
         let push = push_router(
-            inval.clone(),
+            unsubscribed.clone(),
+            (inval.clone(), id_len),
             rooms::request_channel(&adapter_prefix(&prefix)),
-            id_len,
             membership.clone(),
             handlers.clone(),
             relay_tx,
@@ -158,7 +159,6 @@ impl Cluster {
         );
         let config = ConnectionManagerConfig::new()
             .set_push_sender(push)
-            .set_automatic_resubscription()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2)
@@ -197,7 +197,7 @@ impl Cluster {
         let (holds, hold_changes) = presence::HoldQueue::new();
         let cluster = Arc::new(Cluster {
             node_id: settings.node_id.clone(),
-            rooms: Arc::new(RoomChannels::new(&adapter_prefix(&prefix), conn.clone())),
+            rooms: Arc::new(RoomChannels::new(&adapter_prefix(&prefix), conn.clone(), unsubscribed)),
             prefix,
             id_len,
             conn,
@@ -300,12 +300,16 @@ impl Cluster {
     /// Redis as the heartbeat last saw it; never waits on Redis.
     pub fn health(&self) -> RedisHealth {
         let probe = self.probe.lock().expect("not poisoned");
-        let fresh = probe.last_ok.is_some_and(|t| t.elapsed() < STALE) && probe.error.is_none();
+        // Since the connection was lost, nothing is listened on until the
+        // beat subscribes again, whatever the last beat saw.
+        let listening = !self.rooms.unsubscribed.load(Ordering::SeqCst);
+        let fresh = probe.last_ok.is_some_and(|t| t.elapsed() < STALE) && probe.error.is_none() && listening;
         RedisHealth {
             reachable: fresh,
             latency_ms: probe.latency.filter(|_| fresh).map(|l| l.as_secs_f64() * 1000.0),
             error: match (&probe.error, fresh) {
                 (Some(e), _) => Some(e.clone()),
+                (None, false) if !listening => Some("the connection to Redis was lost; not listening yet".into()),
                 (None, false) => Some("no heartbeat answered lately".into()),
                 (None, true) => None,
             },
@@ -328,10 +332,17 @@ impl Cluster {
     }
 
     /// Whether the connection still listens on every channel it must (Redis
-    /// counts them: `CLIENT INFO`'s `sub=` and `ssub=`). The connection
-    /// subscribes again by itself after a reconnect; until it has, this node
-    /// cannot route what other nodes send, so `/health` must not say it can.
-    /// Anything missing is subscribed again here.
+    /// counts them: `CLIENT INFO`'s `sub=` and `ssub=`). After a reconnect
+    /// everything is subscribed again here, and until then this node cannot
+    /// route what other nodes send, so `/health` must not say it can.
+    ///
+    /// Not redis-rs's automatic resubscription: it sends every channel in
+    /// one `SUBSCRIBE` (and one `SSUBSCRIBE`) but awaits one reply for each,
+    /// and hands the surplus confirmations to the next requests as their
+    /// replies, and each of those requests' own reply to the one after it
+    /// (seen here: a heartbeat answered with a room's `ssubscribe`, after a
+    /// Redis restart with 3 000 room channels). Here a `SUBSCRIBE` awaits
+    /// exactly its confirmations, and room channels go one per command.
     async fn listening(&self) -> Result<(), String> {
         let info: String = self
             .query(redis::cmd("CLIENT").arg("INFO"))
@@ -346,7 +357,9 @@ impl Cluster {
         let (classic, sharded) = (count("sub="), count("ssub="));
         let channels = self.channels();
         let rooms = self.rooms.len();
-        if classic >= channels.len() && sharded >= rooms {
+        // Taken before subscribing: a loss during it sets it again.
+        let lost = self.rooms.unsubscribed.swap(false, Ordering::SeqCst);
+        if !lost && classic >= channels.len() && sharded >= rooms {
             return Ok(());
         }
         let problem = format!(
@@ -355,15 +368,11 @@ impl Cluster {
         );
         tracing::warn!("{problem}");
         let again = async {
-            if classic < channels.len() {
-                bounded(self.conn().subscribe(channels)).await?;
-            }
-            if sharded < rooms {
-                self.rooms.resubscribe().await?;
-            }
-            Ok::<(), StoreError>(())
+            bounded(self.conn().subscribe(channels)).await?;
+            self.rooms.resubscribe().await
         };
         if let Err(e) = again.await {
+            self.rooms.unsubscribed.store(true, Ordering::SeqCst);
             tracing::warn!(error = %e, "could not subscribe again (retried at the next beat)");
         }
         Err(problem)
@@ -419,12 +428,14 @@ fn redis_error(e: redis::RedisError) -> StoreError {
 /// Routes what arrives on the connection: invalidations to the membership
 /// view (handled here, before any later message on the same connection —
 /// so a `kicked` broadcast is never handled before its invalidation), the
-/// adapter's channels to their streams. After the connection was lost, the
+/// adapter's channels to their streams. After the connection was lost
+/// (`unsubscribed` is set for the beat to subscribe everything again), the
 /// first resubscription clears the view: invalidations may have been missed.
 fn push_router(
-    inval: String,
+    unsubscribed: Arc<AtomicBool>,
+    // The invalidations' channel, and how long a workspace id is.
+    (inval, id_len): (String, usize),
     request: String,
-    id_len: usize,
     membership: Arc<MembershipCache>,
     handlers: Handlers,
     relays: mpsc::Sender<delivery::Received>,
@@ -437,6 +448,7 @@ fn push_router(
         match msg.kind {
             PushKind::Disconnection => {
                 lost.store(true, Ordering::SeqCst);
+                unsubscribed.store(true, Ordering::SeqCst);
                 tracing::warn!("lost the connection to Redis; reconnecting");
             }
             PushKind::Subscribe if lost.swap(false, Ordering::SeqCst) => {

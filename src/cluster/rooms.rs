@@ -23,11 +23,13 @@
 //! commands are sent one channel each: a RESP3 `ssubscribe` confirmation is
 //! the reply of the command it confirms, and one channel per command means
 //! one confirmation per reply (a command of several channels would be
-//! answered several times, and the surplus taken for the next replies). The
-//! connection manager learns them from the confirmations and subscribes them
-//! again after a reconnect.
+//! answered several times, and the surplus taken for the next replies).
+//! After a reconnect the beat subscribes them all again
+//! (`Cluster::listening`).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use dashmap::DashSet;
 use redis::aio::ConnectionManager;
@@ -44,6 +46,10 @@ pub struct RoomChannels {
     /// The adapter's request channel of the root namespace.
     request: String,
     subscribed: DashSet<String>,
+    /// Set when the connection was lost: `subscribed` is what must be
+    /// listened on, not what is, until the beat subscribes it all again
+    /// (`Cluster::listening`); meanwhile a join subscribes its rooms anyway.
+    pub unsubscribed: Arc<AtomicBool>,
     stripes: Vec<Mutex<()>>,
     conn: ConnectionManager,
 }
@@ -55,10 +61,11 @@ pub fn request_channel(adapter_prefix: &str) -> String {
 }
 
 impl RoomChannels {
-    pub fn new(adapter_prefix: &str, conn: ConnectionManager) -> RoomChannels {
+    pub fn new(adapter_prefix: &str, conn: ConnectionManager, unsubscribed: Arc<AtomicBool>) -> RoomChannels {
         RoomChannels {
             request: request_channel(adapter_prefix),
             subscribed: DashSet::new(),
+            unsubscribed,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             conn,
         }
@@ -96,11 +103,12 @@ impl RoomChannels {
     /// Listens on the channels of `rooms` (a socket of this node has just
     /// joined them); returns once Redis has confirmed.
     pub async fn subscribe(&self, rooms: &[String]) -> Result<(), StoreError> {
-        if rooms.iter().all(|r| self.subscribed.contains(r)) {
+        let lost = self.unsubscribed.load(Ordering::SeqCst);
+        if !lost && rooms.iter().all(|r| self.subscribed.contains(r)) {
             return Ok(());
         }
         let _guards = self.lock_stripes(rooms).await;
-        let missing: Vec<&String> = rooms.iter().filter(|r| !self.subscribed.contains(*r)).collect();
+        let missing: Vec<&String> = rooms.iter().filter(|r| lost || !self.subscribed.contains(*r)).collect();
         if missing.is_empty() {
             return Ok(());
         }

@@ -47,3 +47,45 @@ it('after Redis restarts, the first relay between every pair of nodes arrives on
     }
   }
 });
+
+// After a reconnect, redis-rs's own resubscription sent every channel in one
+// SUBSCRIBE and one SSUBSCRIBE, awaited one reply for each, and handed the
+// surplus confirmations to the next requests as their replies (and each
+// request's reply to the one after it): a heartbeat answered with a room's
+// `ssubscribe`, and a member's `attendees` could be answered with another
+// workspace's. The node now subscribes again itself, each confirmation
+// awaited by its own command (src/cluster/mod.rs, `listening`).
+it('a node listening on 1 200 room channels: after Redis restarts, every reply is its own request\'s (no foreign attendees, no misread Redis reply)', async (t) => {
+  const cluster = await T.start({
+    nodes: 1,
+    config: { max_connections_per_ip: 100000, max_workspaces_per_ip_per_hour: 100000, max_live_workspaces: 100000 },
+  });
+  const { redis } = cluster;
+  const [A] = cluster.nodes;
+  const owners = [];
+  for (let i = 0; i < 600; i++) owners.push(await C.createOn(T, A, L.V4_WS, { name: `w${i}`, label: `owner${i}` }));
+  const from = A.stderr().length;
+  const asking = owners.slice(0, 40);
+  const replies = [];
+  let stop = false;
+  const loops = asking.map(async (m) => {
+    while (!stop) {
+      const r = await C.attendeesOf(m, 5000).catch((e) => ({ event: 'none', payload: e.message }));
+      replies.push({ m, r });
+      if (r.event !== 'attendees') await L.delay(50);
+    }
+  });
+  await redis.shutdown();
+  await redis.start();
+  await L.poll(async () => up(await C.healthOf(A)), { timeout: RECOVER_MS, every: 20, what: '/health 200' });
+  await L.delay(1000);
+  stop = true;
+  await Promise.all(loops);
+  const answered = replies.filter(({ r }) => r.event === 'attendees');
+  t.diagnostic(`${replies.length} attendees requests during and after the restart, ${answered.length} answered with a list`);
+  for (const { m, r } of answered) {
+    assert.deepEqual(Object.keys(r.payload.attendees), [m.me.id], `${m.sock.__label} got its own workspace's attendees`);
+  }
+  assert.ok(answered.length > asking.length, 'the lists came back after the restart');
+  assert.doesNotMatch(A.stderr().slice(from), /Incompatible type|Not a Array/, 'no Redis reply was taken for another request\'s');
+});
