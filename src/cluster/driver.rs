@@ -143,19 +143,19 @@ impl Driver for ClusterDriver {
         } else {
             None
         };
-        let publish = match room {
-            Some(room) => Publish {
-                chan: self.rooms.channel(room),
-                msg: val,
-                sharded: true,
-            },
-            None => Publish {
+        let (chan, sharded) = match room {
+            Some(room) => (self.rooms.channel(room), true),
+            None => (chan, false),
+        };
+        if self
+            .queue
+            .try_send(Publish {
                 chan,
                 msg: val,
-                sharded: false,
-            },
-        };
-        if self.queue.try_send(publish).is_err() {
+                sharded,
+            })
+            .is_err()
+        {
             metrics::counter!("wrw_redis_publish_dropped_total").increment(1);
         }
         Ok(())

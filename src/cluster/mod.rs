@@ -371,9 +371,18 @@ impl Cluster {
             bounded(self.conn().subscribe(channels)).await?;
             self.rooms.resubscribe().await
         };
-        if let Err(e) = again.await {
-            self.rooms.unsubscribed.store(true, Ordering::SeqCst);
-            tracing::warn!(error = %e, "could not subscribe again (retried at the next beat)");
+        match again.await {
+            // Invalidations published while not listening were missed: the
+            // view is dropped now that they are heard again.
+            Ok(()) if lost => {
+                self.membership.clear();
+                tracing::info!("reconnected to Redis; subscriptions restored");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                self.rooms.unsubscribed.store(true, Ordering::SeqCst);
+                tracing::warn!(error = %e, "could not subscribe again (retried at the next beat)");
+            }
         }
         Err(problem)
     }
@@ -428,9 +437,9 @@ fn redis_error(e: redis::RedisError) -> StoreError {
 /// Routes what arrives on the connection: invalidations to the membership
 /// view (handled here, before any later message on the same connection —
 /// so a `kicked` broadcast is never handled before its invalidation), the
-/// adapter's channels to their streams. After the connection was lost
-/// (`unsubscribed` is set for the beat to subscribe everything again), the
-/// first resubscription clears the view: invalidations may have been missed.
+/// adapter's channels to their streams. A lost connection sets
+/// `unsubscribed`: the beat subscribes everything again and then drops the
+/// view, whose invalidations may have been missed (`Cluster::listening`).
 fn push_router(
     unsubscribed: Arc<AtomicBool>,
     // The invalidations' channel, and how long a workspace id is.
@@ -441,19 +450,13 @@ fn push_router(
     relays: mpsc::Sender<delivery::Received>,
     loopback: Arc<Loopback>,
 ) -> impl Fn(PushInfo) -> Result<(), Infallible> + Send + Sync + 'static {
-    let lost = AtomicBool::new(false);
     // Counted for every relay from another node: the handle is looked up once.
     let received = metrics::counter!(RECEIVED_METRIC);
     move |msg: PushInfo| {
         match msg.kind {
             PushKind::Disconnection => {
-                lost.store(true, Ordering::SeqCst);
                 unsubscribed.store(true, Ordering::SeqCst);
                 tracing::warn!("lost the connection to Redis; reconnecting");
-            }
-            PushKind::Subscribe if lost.swap(false, Ordering::SeqCst) => {
-                membership.clear();
-                tracing::info!("reconnected to Redis; subscriptions restored");
             }
             // Classic channels (invalidations, the adapter's) and rooms' shard channels.
             PushKind::Message | PushKind::SMessage => {
