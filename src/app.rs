@@ -14,18 +14,16 @@ use crate::limits::Limits;
 use crate::settings::Settings;
 use crate::signaling::Hub;
 use crate::store::Store;
-use crate::tokens::{OriginalVerifier, Tokens};
+use crate::tokens::Tokens;
+use crate::workspaces::{EventSink, Rules, Workspaces};
 
 pub struct App {
     pub settings: Settings,
-    pub tokens: Tokens,
-    /// Accept tokens the original server signed (`legacy_tokens`, resolved at start).
-    pub legacy_tokens: bool,
-    /// Checks the original's bcrypt hashes (its tokens, imported workspaces' PINs).
-    pub original: OriginalVerifier,
+    /// The workspace core: every change of membership goes through it.
+    pub workspaces: Workspaces,
     pub store: Arc<dyn Store>,
     pub ice: IceServers,
-    pub limits: Limits,
+    pub limits: Arc<Limits>,
     /// For messages that no socket's own event triggers (presence, expiry).
     pub io: Arc<dyn Hub>,
     /// Cluster mode (`REDIS_URL`): presence, limits and the store shared through Redis.
@@ -51,12 +49,22 @@ impl App {
             &settings.token_delimiter,
         );
         let ice = IceServers::from_settings(&settings);
-        let limits = Limits::new(settings.limits.clone(), cluster.clone());
-        App {
-            settings,
+        let limits = Arc::new(Limits::new(settings.limits.clone(), cluster.clone()));
+        let rules = Rules {
+            capacity: settings.max_capacity_of_workspace,
+            id_len: settings.workspace_id_len,
+        };
+        let workspaces = Workspaces::new(
+            store.clone(),
             tokens,
             legacy_tokens,
-            original: OriginalVerifier::default(),
+            limits.clone(),
+            rules,
+            EventSink::standard(),
+        );
+        App {
+            settings,
+            workspaces,
             store,
             ice,
             limits,

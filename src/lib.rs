@@ -14,6 +14,7 @@ pub mod signaling;
 pub mod store;
 pub mod tls;
 pub mod tokens;
+pub mod workspaces;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Cluster;
 use crate::app::App;
 use crate::model::{Attendee, AttendeeId, WorkspaceId};
-use crate::signaling::workspace_room;
+use crate::signaling::announce_from_server;
 use crate::store::{Hold, StoreError};
 
 /// Health is probed at least this often, so `/health` turns within 2 s.
@@ -300,13 +300,11 @@ pub async fn run(app: Arc<App>, cluster: Arc<Cluster>) {
             _ = tick.tick() => match cluster.tick().await {
                 Ok((lapsed, expired)) => {
                     for (ws, gone) in lapsed {
-                        tracing::info!(workspace = %ws, attendee = %gone.id, "attendee lapsed after its grace period");
-                        let gone = serde_json::to_value(&gone).expect("an attendee serializes");
-                        app.io.emit_to(workspace_room(&ws), "leave", gone).await;
+                        let done = app.workspaces.lapsed(&ws, gone);
+                        announce_from_server(&*app.io, &done.events).await;
                     }
                     for ws in expired {
-                        tracing::info!(workspace = %ws, "workspace expired: no member connected for the expiry period");
-                        metrics::counter!("wrw_workspaces_expired_total").increment(1);
+                        announce_from_server(&*app.io, &app.workspaces.expired(&ws)).await;
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "presence tick skipped"),

@@ -47,16 +47,16 @@ fn call_of(workspace: Option<&RawValue>) -> Value {
 }
 
 pub async fn ring<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
-    let callee = m.target(ctx.app, "callee").await?;
+    let callee = m.target(&ctx.app.workspaces, "callee").await?;
     let out = session_description(&mut m, "caller", "offer");
     let stored_call = call_of(out["workspace"].as_deref());
-    ctx.app.store.set_call(&m.workspace, stored_call).await?;
+    ctx.app.workspaces.set_call(&m, stored_call).await?;
     ctx.to_attendee(&callee, "ring", &out).await;
     Ok(())
 }
 
 pub async fn answer<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
-    let caller = m.target(ctx.app, "caller").await?;
+    let caller = m.target(&ctx.app.workspaces, "caller").await?;
     let out = session_description(&mut m, "callee", "answer");
     ctx.to_attendee(&caller, "answer", &out).await;
     Ok(())
@@ -72,7 +72,7 @@ pub async fn busy<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(),
 }
 
 pub async fn hangup<A: Adapter>(ctx: &mut Ctx<'_, A>, mut m: Member) -> Result<(), Rejection> {
-    ctx.app.store.set_call(&m.workspace, Value::Null).await?;
+    ctx.app.workspaces.set_call(&m, Value::Null).await?;
     let out = forward(&mut m, &[("attendee", "attendee"), ("call", "call")]);
     ctx.to_room(&m.workspace, "hangup", &out).await;
     Ok(())

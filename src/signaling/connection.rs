@@ -38,7 +38,7 @@ use socketioxide::handler::{ConnectHandler, DisconnectHandler, MessageHandler, V
 use socketioxide::socket::{DisconnectReason, Socket};
 use tokio::sync::Notify;
 
-use super::alerts::Alert;
+use super::alerts::{self, Alert};
 use super::grace;
 use super::session::{Admission, Session};
 use super::{event_counts, payload};
@@ -377,7 +377,7 @@ async fn handle<A: Adapter>(
     match session.admit(&app.settings.limits) {
         Admission::Run => {}
         Admission::Refused => {
-            Rejection::Alert(Alert::RateLimited).send_to(socket);
+            alerts::answer(&Rejection::Alert(Alert::RateLimited), socket);
             return;
         }
         Admission::Disconnect => {
@@ -392,7 +392,7 @@ async fn handle<A: Adapter>(
         Ok(()) => None,
         Err(rejection) => {
             tracing::debug!(sid = %socket.id, event = %name, ?rejection, "event refused");
-            rejection.send_to(socket);
+            alerts::answer(&rejection, socket);
             Some(rejection.event())
         }
     };

@@ -1,13 +1,14 @@
 //! The one table of the events a client may send. Each entry gives the wire
 //! name, the handler and, for a token-checked event, what the guard requires
 //! of its sender; the enum, the name lookup, the metric label and the
-//! dispatch are all generated from it. Adding a token-checked event is one
+//! handler lookup are generated from it. `dispatch`, which puts the guard in
+//! front of every token-checked handler, is plain code below the table. Adding a token-checked event is one
 //! entry here and one handler function.
 
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 
-use super::guard::{self, Rule};
+use super::guard::{self, Member, Rule};
 use super::payload::Payload;
 use super::{call, relay, workspace, Ctx, Rejection};
 
@@ -52,14 +53,46 @@ macro_rules! events {
             }
         }
 
-        /// Runs the event's handler; a token-checked one only after the guard admitted its sender.
-        pub(super) async fn dispatch<A: Adapter>(ctx: &mut Ctx<'_, A>, event: EventName, data: Result<Payload, String>) -> Result<(), Rejection> {
-            match event {
-                $(EventName::$u => $uhandler(ctx, data).await,)*
-                $(EventName::$g => {
-                    let member = guard::admit(ctx.app, ctx.socket, ctx.session, $grule, data).await?;
-                    $ghandler(ctx, member).await
-                })*
+        /// How an event is handled: as it comes, or after the guard admitted its sender.
+        enum Kind {
+            Open(Open),
+            Guarded(Guarded, Rule),
+        }
+
+        /// An event that carries no access token.
+        #[derive(Clone, Copy)]
+        enum Open {
+            $($u,)*
+        }
+
+        /// A token-checked event.
+        #[derive(Clone, Copy)]
+        enum Guarded {
+            $($g,)*
+        }
+
+        impl EventName {
+            fn kind(self) -> Kind {
+                match self {
+                    $(EventName::$u => Kind::Open(Open::$u),)*
+                    $(EventName::$g => Kind::Guarded(Guarded::$g, $grule),)*
+                }
+            }
+        }
+
+        impl Open {
+            async fn run<A: Adapter>(self, ctx: &mut Ctx<'_, A>, data: Result<Payload, String>) -> Result<(), Rejection> {
+                match self {
+                    $(Open::$u => $uhandler(ctx, data).await,)*
+                }
+            }
+        }
+
+        impl Guarded {
+            async fn run<A: Adapter>(self, ctx: &mut Ctx<'_, A>, member: Member) -> Result<(), Rejection> {
+                match self {
+                    $(Guarded::$g => $ghandler(ctx, member).await,)*
+                }
             }
         }
     };
@@ -85,6 +118,27 @@ events! {
         CamToggle = "cam-toggle", Rule::MEMBER => call::cam_toggle,
         IceCandidate = "icecandidate", Rule::BROADCASTER => relay::icecandidate,
         Negotiation = "negotiation", Rule::BROADCASTER => relay::negotiation,
+    }
+}
+
+/// Runs the event's handler. A token-checked event's handler gets the
+/// member the guard admitted, and nothing else: no handler touches workspace
+/// state for a sender the guard did not admit.
+pub(super) async fn dispatch<A: Adapter>(
+    ctx: &mut Ctx<'_, A>,
+    event: EventName,
+    data: Result<Payload, String>,
+) -> Result<(), Rejection> {
+    match event.kind() {
+        Kind::Open(open) => open.run(ctx, data).await,
+        Kind::Guarded(guarded, rule) => {
+            let member = guard::admit(&ctx.app.workspaces, &mut ctx.session.tokens, rule, data).await?;
+            if !rule.restores_lapsed {
+                // `re-attend` binds once the core has restored its sender.
+                ctx.bind_member(&member).await;
+            }
+            guarded.run(ctx, member).await
+        }
     }
 }
 
@@ -118,6 +172,14 @@ mod tests {
             assert_eq!(EventName::from_wire(e.wire()), Some(*e));
         }
         assert_eq!(EventName::from_wire("nope"), None);
-        assert_eq!(EventName::ALL.iter().filter(|e| e.rule().is_some()).count(), 13);
+        let guarded = EventName::ALL.iter().filter(|e| matches!(e.kind(), Kind::Guarded(..)));
+        assert!(
+            guarded.clone().all(|e| e.rule().is_some()),
+            "a guarded event has its rule"
+        );
+        assert_eq!(
+            guarded.count(),
+            EventName::ALL.iter().filter(|e| e.rule().is_some()).count()
+        );
     }
 }

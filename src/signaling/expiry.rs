@@ -30,9 +30,8 @@ pub async fn sweep_expired(app: Arc<App>) {
             }
             let since = empty_since.get(&id).copied().unwrap_or(now);
             if now.duration_since(since) >= expiry {
-                if let Ok(Some(_)) = app.store.destroy(&id).await {
-                    tracing::info!(workspace = %id, "workspace expired: no member connected for the expiry period");
-                    metrics::counter!("wrw_workspaces_expired_total").increment(1);
+                if let Ok(Some(done)) = app.workspaces.expire(&id).await {
+                    super::announce::from_server(&*app.io, &done.events).await;
                 }
             } else {
                 still_empty.insert(id, since);

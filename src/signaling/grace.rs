@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use socketioxide::socket::Sid;
 
-use super::rooms::{attendee_room, workspace_room};
+use super::rooms::attendee_room;
 use super::session::Session;
 use crate::app::App;
 use crate::model::{AttendeeId, WorkspaceId};
@@ -49,13 +49,9 @@ async fn lapse_after_grace(app: Arc<App>, sid: Sid, workspace: WorkspaceId, atte
         }
     }
     app.departures.remove(&attendee);
-    match app.store.lapse_attendee(&workspace, &attendee).await {
-        Ok(Some(gone)) => {
-            tracing::info!(%workspace, %attendee, "attendee lapsed after its grace period");
-            let gone = serde_json::to_value(&gone).expect("an attendee serializes");
-            app.io.emit_to(workspace_room(&workspace), "leave", gone).await;
-        }
+    match app.workspaces.lapse(&workspace, &attendee).await {
+        Ok(Some(done)) => super::announce::from_server(&*app.io, &done.events).await,
         Ok(None) => {}
-        Err(e) => tracing::debug!(%workspace, error = %e, "no lapse"),
+        Err(e) => tracing::debug!(%workspace, error = ?e, "no lapse"),
     }
 }

@@ -1,23 +1,19 @@
 //! The one gate in front of every event that touches workspace state.
 //!
 //! `admit` turns a raw payload into a `Member` — a sender whose access token
-//! verifies, names this workspace and this attendee, who is still a member,
-//! and (for owner-only events) the owner — or into the `Rejection` the sender
-//! gets. Handlers of token-checked events take a `Member`, so they cannot be
+//! verifies, names this workspace and this attendee, who is still a member
+//! (or, for `re-attend`, lapsed), and (for owner-only events) the owner — or
+//! into the `Rejection` the sender gets. Handlers of token-checked events take a `Member`, so they cannot be
 //! reached without passing here. The checks run in the order of
 //! `docs/PROTOCOL.md` § The guard, which decides which alert a bad payload
 //! gets.
 
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
-
 use super::alerts::{Alert, Rejection};
 use super::payload::{self, Payload};
-use super::session::Session;
-use crate::app::App;
 use crate::model::{AttendeeId, WorkspaceId};
-use crate::store::{Hold, Membership};
-use crate::tokens::{Access, AccessClaims};
+use crate::store::Membership;
+use crate::tokens::AccessClaims;
+use crate::workspaces::{Caller, Role, Workspaces};
 
 /// What a token-checked event requires of its sender.
 #[derive(Clone, Copy, Debug)]
@@ -55,21 +51,42 @@ impl Rule {
 
 /// A sender that passed the guard, with the rest of its payload.
 pub struct Member {
-    pub workspace: WorkspaceId,
-    pub attendee: AttendeeId,
-    pub owner: bool,
+    pub caller: Caller,
     pub payload: Payload,
 }
 
-pub async fn admit<A: Adapter>(
-    app: &App,
-    socket: &SocketRef<A>,
-    session: &mut Session,
+/// `m.workspace`, `m.attendee`: a member is its caller plus a payload.
+impl std::ops::Deref for Member {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+/// The last access token that verified on a socket: the library sends the
+/// same one with every event, so its signature is checked once.
+#[derive(Default)]
+pub struct TokenCache(Option<(String, AccessClaims)>);
+
+impl TokenCache {
+    fn get(&self, token: &str) -> Option<&AccessClaims> {
+        match &self.0 {
+            Some((known, claims)) if known == token => Some(claims),
+            _ => None,
+        }
+    }
+}
+
+/// Admits the sender of a token-checked event, or says why not. Touches no
+/// workspace state and joins no room: what it returns is who may act.
+pub async fn admit(
+    core: &Workspaces,
+    cache: &mut TokenCache,
     rule: Rule,
     data: Result<Payload, String>,
 ) -> Result<Member, Rejection> {
     let payload = payload::object(data)?;
-    let len = app.settings.workspace_id_len;
+    let len = core.rules().id_len;
     let workspace = payload::nested_id(
         &payload,
         "workspace",
@@ -86,12 +103,12 @@ pub async fn admit<A: Adapter>(
         return Err(Rejection::Alert(Alert::NoAccess));
     };
     let names_sender = |c: &AccessClaims| c.workspace == workspace && c.attendee == attendee;
-    let token_ok = match session.known_token(&access_token) {
+    let token_ok = match cache.get(&access_token) {
         Some(claims) => names_sender(claims),
-        None => match verify_access(app, &access_token, &workspace, &attendee).await {
+        None => match core.verify_access(&access_token, &workspace, &attendee).await {
             Some(claims) => {
                 let ok = names_sender(&claims);
-                session.remember_token(&access_token, claims);
+                cache.0 = Some((access_token.into_owned(), claims));
                 ok
             }
             None => false,
@@ -100,61 +117,38 @@ pub async fn admit<A: Adapter>(
     if !token_ok {
         return Err(Rejection::Alert(Alert::BadAccessToken));
     }
-    let owner = match app.store.membership(&workspace, &attendee).await? {
+    let role = match core.membership(&workspace, &attendee).await? {
         Membership::NoWorkspace => return Err(Rejection::Destroyed),
-        Membership::NotMember if rule.restores_lapsed => {
-            let capacity = app.settings.max_capacity_of_workspace;
-            match app.store.restore_attendee(&workspace, &attendee, capacity).await? {
-                Some(_) => false,
-                None => return Err(Rejection::Alert(Alert::NoAccess)),
-            }
-        }
+        Membership::NotMember if rule.restores_lapsed => Role::Lapsed,
         Membership::NotMember => return Err(Rejection::Alert(Alert::NoAccess)),
-        Membership::Member { owner } => owner,
+        Membership::Member { owner: true } => Role::Owner,
+        Membership::Member { owner: false } => Role::Attendee,
     };
-    if rule.owner_only && !owner {
+    if rule.owner_only && role != Role::Owner {
         return Err(Rejection::Alert(Alert::NotOwner));
     }
-    session.bind(app, socket, &workspace, &attendee, Hold::ToRecord).await;
     Ok(Member {
-        workspace,
-        attendee,
-        owner,
+        caller: Caller {
+            workspace,
+            attendee,
+            role,
+        },
         payload,
     })
-}
-
-/// The claims of an access token of ours, or of the original's when
-/// `legacy_tokens` is on (bcrypt-checked against the claimed attendee, cached).
-async fn verify_access(app: &App, token: &str, workspace: &WorkspaceId, attendee: &AttendeeId) -> Option<AccessClaims> {
-    match app.tokens.verify_any_access_token(token).ok()? {
-        Access::Ours(claims) => Some(claims),
-        Access::Original(t) if app.legacy_tokens && &t.workspace == workspace => app
-            .original
-            .access_allowed(&app.tokens, token, &t, attendee)
-            .await
-            .then(|| AccessClaims {
-                workspace: t.workspace,
-                attendee: attendee.clone(),
-                // Ownership comes from the store, never from a token.
-                owner: false,
-            }),
-        Access::Original(_) => None,
-    }
 }
 
 impl Member {
     /// The attendee a message is addressed to (`payload[field].id`), which must
     /// be a member of the sender's workspace.
-    pub async fn target(&self, app: &App, field: &str) -> Result<AttendeeId, Rejection> {
-        let len = app.settings.workspace_id_len;
+    pub async fn target(&self, core: &Workspaces, field: &str) -> Result<AttendeeId, Rejection> {
+        let len = core.rules().id_len;
         let target = payload::nested_id(
             &self.payload,
             field,
             |s| AttendeeId::parse(s, len),
             Alert::BadAttendeeId,
         )?;
-        match app.store.membership(&self.workspace, &target).await? {
+        match core.membership(&self.workspace, &target).await? {
             Membership::Member { .. } => Ok(target),
             Membership::NotMember => Err(Rejection::Alert(Alert::TargetNotMember)),
             Membership::NoWorkspace => Err(Rejection::Destroyed),

@@ -3,6 +3,7 @@
 //! gets here (connect, ordered event loop) is `connection.rs`.
 
 mod alerts;
+mod announce;
 pub mod backlog;
 mod call;
 mod connection;
@@ -27,6 +28,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
 
 use alerts::Rejection;
+pub use announce::from_server as announce_from_server;
 pub use connection::{namespace, Connect};
 pub use events::{as_json as event_table, EventName};
 pub use expiry::sweep_expired;
@@ -36,6 +38,9 @@ use session::Session;
 
 use crate::app::App;
 use crate::model::{AttendeeId, WorkspaceId};
+use crate::store::Hold;
+use crate::workspaces::{LeaveReason, WorkspaceEvent};
+use guard::Member;
 
 /// Emits to the sockets `to` builds. A socket of this node whose queue is
 /// full gets it once it has room, waiting up to `patience` (zero: no wait);
@@ -104,6 +109,57 @@ impl<A: Adapter> Ctx<'_, A> {
     async fn to_attendee<T: ?Sized + Serialize>(&self, attendee: &AttendeeId, event: &str, data: &T) {
         self.send(|| self.socket.within(rooms::attendee_room(attendee)), event, data)
             .await;
+    }
+
+    /// Joins the sender's socket to the attendee's rooms (see `Session::bind`).
+    async fn bind(&mut self, workspace: &WorkspaceId, attendee: &AttendeeId, hold: Hold) {
+        self.session
+            .bind(self.app, self.socket, workspace, attendee, hold)
+            .await;
+    }
+
+    /// Binds an admitted member (a socket that reconnected on its own
+    /// shows up with a valid token before it is in the rooms).
+    async fn bind_member(&mut self, m: &Member) {
+        self.bind(&m.workspace, &m.attendee, Hold::ToRecord).await;
+    }
+
+    /// Tells the room what the sender's operation caused, in the order the
+    /// protocol gives: one who left is out of the rooms before the room
+    /// hears `leave`; one kicked, and everyone in a destroyed workspace,
+    /// hears it first and is taken out after.
+    async fn announce(&mut self, events: &[WorkspaceEvent]) {
+        for event in events {
+            let Some((name, said)) = announce::message(event) else {
+                continue;
+            };
+            let ws = event.workspace();
+            match event {
+                WorkspaceEvent::Left {
+                    attendee,
+                    reason: LeaveReason::Left,
+                    ..
+                } => {
+                    self.unbind(ws, &attendee.id).await;
+                    self.to_room(ws, name, &said).await;
+                }
+                WorkspaceEvent::Left {
+                    attendee,
+                    reason: LeaveReason::Kicked,
+                    ..
+                } => {
+                    self.to_room_and_sender(ws, name, &said).await;
+                    self.unbind(ws, &attendee.id).await;
+                }
+                WorkspaceEvent::Destroyed { attendees, .. } => {
+                    self.to_room_and_sender(ws, name, &said).await;
+                    for attendee in attendees {
+                        self.unbind(ws, attendee).await;
+                    }
+                }
+                _ => self.to_room(ws, name, &said).await,
+            }
+        }
     }
 
     /// Makes every socket of `attendee` leave the workspace's rooms.

@@ -31,7 +31,7 @@ struct Negotiation<'a> {
 }
 
 pub async fn icecandidate<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
-    let target = m.target(ctx.app, "attendee").await?;
+    let target = m.target(&ctx.app.workspaces, "attendee").await?;
     let out = Candidate {
         attendee: IdOnly { id: &target },
         broadcaster: IdOnly { id: &m.attendee },
@@ -42,7 +42,7 @@ pub async fn icecandidate<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result
 }
 
 pub async fn negotiation<A: Adapter>(ctx: &mut Ctx<'_, A>, m: Member) -> Result<(), Rejection> {
-    let target = m.target(ctx.app, "attendee").await?;
+    let target = m.target(&ctx.app.workspaces, "attendee").await?;
     let message = match m.payload.raw("message") {
         Some(raw) if payload::is_object(raw) => raw,
         _ => return Err(Rejection::Alert(Alert::MessageNotObject)),

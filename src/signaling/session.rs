@@ -13,13 +13,13 @@ use std::net::IpAddr;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
+use super::guard::TokenCache;
 use super::rooms::rooms_of;
 use crate::app::App;
 use crate::limits::{ConnectionSlot, TokenBucket};
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::settings::LimitSettings;
 use crate::store::Hold;
-use crate::tokens::AccessClaims;
 
 /// Per-socket bookkeeping, used by one drain task at a time (no locking).
 pub struct Session {
@@ -28,9 +28,8 @@ pub struct Session {
     /// The (workspace, attendee) pairs this socket is in the rooms of. A set:
     /// one socket may create many workspaces, and each event checks it.
     bindings: HashSet<(WorkspaceId, AttendeeId)>,
-    /// The last access token that verified on this socket: the library sends
-    /// the same one with every event, so the signature is checked once.
-    last_token: Option<(String, AccessClaims)>,
+    /// The last access token that verified on this socket.
+    pub tokens: TokenCache,
     events: TokenBucket,
     refused: usize,
     /// Holds the address's connection slot for as long as the socket lives.
@@ -51,7 +50,7 @@ impl Session {
         Session {
             ip,
             bindings: HashSet::new(),
-            last_token: None,
+            tokens: TokenCache::default(),
             events: TokenBucket::new(limits.events_per_second, limits.event_burst),
             refused: 0,
             _slot: slot,
@@ -93,20 +92,6 @@ impl Session {
                 cluster.hold(workspace, attendee, hold).await;
             }
         }
-    }
-
-    /// The claims of `token` if it is the one that last verified on this socket
-    /// (the library sends the same one with every event, so it is checked once).
-    pub fn known_token(&self, token: &str) -> Option<&AccessClaims> {
-        match &self.last_token {
-            Some((known, claims)) if known == token => Some(claims),
-            _ => None,
-        }
-    }
-
-    /// Remembers the token that just verified.
-    pub fn remember_token(&mut self, token: &str, claims: AccessClaims) {
-        self.last_token = Some((token.to_string(), claims));
     }
 
     /// Forgets a binding whose rooms the socket has been made to leave.
