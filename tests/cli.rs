@@ -2,61 +2,20 @@
 //! `--list-events` and `check` answer without serving, and `check` gives the
 //! error the server would give (exit 1) or a summary (exit 0), writing nothing.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_webrtc-workspaces-server");
-
-/// Runs the binary in `dir` with only `env` (and PATH) set, bounded in time.
-fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir).env_clear();
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn the binary");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let pid = child.id();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(std::time::Duration::from_secs(20)) {
-        Ok(out) => out.expect("wait for the binary"),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("{args:?} did not exit within 20 s (it must not serve)");
-        }
-    }
-}
+use common::bin::{run, serve};
+use common::{held_port, SECRETS};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A port held by this test: a server that tried to listen on it would fail.
-fn held_port() -> (TcpListener, String) {
-    let l = TcpListener::bind("0.0.0.0:0").expect("bind");
-    let port = l.local_addr().expect("addr").port().to_string();
-    (l, port)
-}
-
-const SECRETS: [(&str, &str); 2] = [
-    ("MAGICK_TOKEN", "cli-test-secret-1"),
-    ("SALT_STRING", "cli-test-secret-2"),
-];
-
 #[test]
 fn help_and_version_answer_and_exit_0() {
     let dir = tempfile::tempdir().unwrap();
     let (_held, port) = held_port();
+    let port = port.to_string();
     let help = run(dir.path(), &["--help"], &[("PORT", &port)]);
     assert!(help.status.success(), "{help:?}");
     let out = text(&help.stdout);
@@ -96,14 +55,31 @@ fn list_events_is_the_servers_table() {
         .collect();
     let table: Vec<&str> = wrw::signaling::EventName::ALL.iter().map(|e| e.wire()).collect();
     assert_eq!(names, table);
-    assert_eq!(
-        listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["guarded"] == true)
-            .count(),
-        13
+    // Each token-checked event with its rule, as the guard has it.
+    let guarded: Vec<(&str, &str, bool, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["guarded"] == true)
+        .map(|e| {
+            let flag = |k: &str| e[k].as_bool().unwrap_or_else(|| panic!("{k} of {e}"));
+            let sender = e["sender"].as_str().unwrap_or_else(|| panic!("sender of {e}"));
+            (
+                e["name"].as_str().unwrap(),
+                sender,
+                flag("owner_only"),
+                flag("restores_lapsed"),
+            )
+        })
+        .collect();
+    let rules: Vec<(&str, &str, bool, bool)> = wrw::signaling::EventName::ALL
+        .iter()
+        .filter_map(|e| e.rule().map(|r| (e.wire(), r.sender, r.owner_only, r.restores_lapsed)))
+        .collect();
+    assert_eq!(guarded, rules);
+    assert!(
+        !rules.is_empty() && rules.len() < table.len(),
+        "both token-checked and unchecked events: {listed}"
     );
 }
 
@@ -111,6 +87,7 @@ fn list_events_is_the_servers_table() {
 fn check_accepts_a_good_configuration_without_binding_or_writing() {
     let dir = tempfile::tempdir().unwrap();
     let (_held, port) = held_port();
+    let port = port.to_string();
     std::fs::write(
         dir.path().join("config.js.toml"),
         "json_storage_file = \"store.json\"\n",
@@ -324,52 +301,10 @@ fn check_names_an_explicit_config_or_env_file_that_is_missing() {
     );
 }
 
-/// A server of the binary, killed when dropped (a failed assertion included).
-struct Serving(std::process::Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary serving in `dir` with only `env`, and waits for its banner.
-fn serve(dir: &Path, env: &[(&str, &str)]) -> Serving {
-    use std::io::BufRead;
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir).env_clear().env("RUST_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn the server");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Serving(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("listening on") {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    rx.recv_timeout(std::time::Duration::from_secs(15))
-        .expect("the server prints its banner");
-    server
-}
-
 #[test]
 fn healthcheck_asks_the_server_its_settings_start_and_exits_0_only_on_a_200() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let (held, port) = held_port();
-        drop(held);
-        port
-    };
+    let port = common::free_port().to_string();
     let url = format!("http://127.0.0.1:{port}/health");
     let env = [
         ("PORT", port.as_str()),

@@ -6,67 +6,20 @@
 #[allow(dead_code)]
 mod loadgen;
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the server with the smoke test's config plus `extra` (TOML lines).
-fn start_server(extra: &str) -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("config.js.toml"),
-        format!(
-            "host = \"127.0.0.1\"\nmax_capacity_of_workspace = 4\nping_interval_secs = 1\nping_timeout_secs = 1\n\
-             events_per_second = 0\nmax_connections_per_ip = 1000000\nmax_workspaces_per_ip_per_hour = 1000000\n{extra}"
-        ),
-    )
-    .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webrtc-workspaces-server"))
-        .current_dir(dir.path())
-        .env("PORT", "0")
-        .env("DEVELOPMENT", "true")
-        .env("MAGICK_TOKEN", "6c6f616467656e2d736d6f6b652d6a7774")
-        .env("SALT_STRING", "6c6f616467656e2d736d6f6b652d73616c74")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("server binary");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(15))
-        .expect("server did not print its address within 15 s");
-    Server {
-        child,
-        addr: addr.parse().expect("address"),
-        _dir: dir,
-    }
+/// The binary with the test settings, small workspaces and fast heartbeats,
+/// plus `extra` (TOML lines).
+fn start_server(extra: &str) -> common::bin::Serving {
+    common::app()
+        .config("max_capacity_of_workspace = 4\nping_interval_secs = 1\nping_timeout_secs = 1\n")
+        .config(extra)
+        .spawn_bin()
 }
 
 fn opts(addr: SocketAddr, pid: u32, mode: loadgen::Mode, eio: u8) -> loadgen::Opts {
@@ -122,7 +75,7 @@ fn assert_clean(what: &str, r: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_mode_runs_against_the_server_without_losses() {
     let server = start_server("");
-    let (addr, pid) = (server.addr, server.child.id());
+    let (addr, pid) = (server.addr, server.pid());
     use loadgen::{Mode, Msg};
 
     for eio in [3, 4] {
@@ -189,7 +142,7 @@ async fn every_mode_runs_against_the_server_without_losses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_leaves_no_ghost() {
     let server = start_server("presence_grace_secs = 1\nworkspace_expiry_secs = 1\n");
-    let (addr, pid) = (server.addr, server.child.id());
+    let (addr, pid) = (server.addr, server.pid());
     for eio in [3, 4] {
         let r = run(loadgen::Opts {
             cycles: 300,

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit/integration tests, then the real
 # socket.io-client suites and the browser smoke test against the release
-# binary. Expects `npm ci` to have run in tests/clients and tests/browser
-# (.ci/run does it).
+# binary. First installs what is missing (tests/setup.sh: Debian packages,
+# rustfmt and clippy, `npm ci` in tests/clients and tests/browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bash tests/setup.sh
 
 cargo fmt --all -- --check
 cargo clippy --release --all-targets --quiet -- -D warnings

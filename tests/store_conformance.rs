@@ -4,16 +4,16 @@
 //! between two connections, and a membership view invalidated by the other
 //! node's kick. Every wait is bounded.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::eventually;
+use common::redis::{redis, Redis};
 use wrw::cluster::{Cluster, RedisStore};
 use wrw::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
-use wrw::settings::Settings;
 use wrw::store::{
     Attended, CreateGate, FileStore, Hold, JoinError, JoinRefusal, Membership, MemoryStore, PinGate, Store, StoreError,
 };
@@ -224,90 +224,25 @@ async fn file_store() {
 
 // ------------------------------------------------------------ Redis
 
-struct Redis {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A real redis-server, or None (the test then says it was skipped and
-/// why; in CI it fails).
-fn start_redis() -> Option<Redis> {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-        .args(["--appendonly", "no", "--protected-mode", "no"])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .spawn();
-    let child = match child {
-        Ok(c) => c,
-        // In CI (CI set, as .ci/run does) redis-server is installed: a
-        // Redis test that cannot run fails instead of passing unrun.
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("redis-server cannot be started ({e}), and CI is set: install Debian's redis-server")
-        }
-        Err(e) => {
-            eprintln!("skipped: redis-server cannot be started ({e}); install Debian's redis-server");
-            return None;
-        }
-    };
-    let redis = Redis { child, port, _dir: dir };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not listen within 10 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(redis)
-}
-
-fn signal(redis: &Redis, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &redis.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig}");
-}
-
 async fn node(redis: &Redis, prefix: &str, name: &str) -> Arc<Cluster> {
-    let env: HashMap<String, String> = [
-        ("MAGICK_TOKEN", "conformance-jwt-secret-0123456789"),
-        ("SALT_STRING", "conformance-salt-secret-0123456789"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .chain([("REDIS_URL".to_string(), format!("redis://127.0.0.1:{}/0", redis.port))])
-    .collect();
-    let config = format!("redis_prefix = \"{prefix}\"\nnode_id = \"{name}\"\n");
-    let settings = Settings::from_sources(&env, None, Some(("config.js.toml", &config))).unwrap();
+    let settings = common::app()
+        .env("REDIS_URL", &redis.url())
+        .config(&format!("redis_prefix = \"{prefix}\"\nnode_id = \"{name}\"\n"))
+        .settings();
     let url = settings.redis_url.clone().unwrap();
     Cluster::connect(&settings, &url).await.unwrap()
 }
 
 #[tokio::test]
 async fn redis_store() {
-    let Some(redis) = start_redis() else { return };
+    let Some(redis) = redis() else { return };
     conformance(&RedisStore(node(&redis, "conf", "n1").await)).await;
     join_rules(&RedisStore(node(&redis, "join", "n1").await), true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_last_seat_race_between_nodes_has_one_winner() {
-    let Some(redis) = start_redis() else { return };
+    let Some(redis) = redis() else { return };
     let a = Arc::new(RedisStore(node(&redis, "race", "a").await));
     let b = Arc::new(RedisStore(node(&redis, "race", "b").await));
     for _ in 0..20 {
@@ -337,7 +272,7 @@ async fn redis_last_seat_race_between_nodes_has_one_winner() {
 
 #[tokio::test]
 async fn redis_membership_view_is_invalidated_by_another_node() {
-    let Some(redis) = start_redis() else { return };
+    let Some(redis) = redis() else { return };
     let a = RedisStore(node(&redis, "inval", "a").await);
     let b = RedisStore(node(&redis, "inval", "b").await);
     let owner = attendee("owner");
@@ -353,16 +288,22 @@ async fn redis_membership_view_is_invalidated_by_another_node() {
     );
     // …A kicks it; B's view must drop it without B changing anything.
     a.remove_attendee(&id, &guest.id).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while b.membership(&id, &guest.id).await.unwrap() != Membership::NotMember {
-        assert!(Instant::now() < deadline, "B still sees a kicked attendee after 5 s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "B no longer sees the kicked attendee",
+        Duration::from_secs(5),
+        || async {
+            match b.membership(&id, &guest.id).await.unwrap() {
+                Membership::NotMember => Ok(()),
+                seen => Err(format!("{seen:?}")),
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn redis_paused_is_unavailable_quickly_then_recovers() {
-    let Some(redis) = start_redis() else { return };
+    let Some(redis) = redis() else { return };
     let store = RedisStore(node(&redis, "pause", "a").await);
     let owner = attendee("owner");
     let w = workspace(&owner);
@@ -381,28 +322,25 @@ async fn redis_paused_is_unavailable_quickly_then_recovers() {
     // Once before, so that Redis has the script and runs it on resuming.
     let early = store.attend(&id, attendee("early"), 9, "ab", &gate).await;
     assert!(matches!(early, Ok(Attended::Joined(..))), "{early:?}");
-    signal(&redis, "-STOP");
+    redis.signal("-STOP");
     let started = Instant::now();
     let joined = store.attend(&id, late.clone(), 9, "ab", &gate).await;
     let took = started.elapsed();
     let outcome = store.get(&id).await;
-    signal(&redis, "-CONT");
+    redis.signal("-CONT");
     assert_eq!(outcome, Err(StoreError::Unavailable));
     assert!(took < Duration::from_secs(3), "answered after {took:?}");
     assert_eq!(joined.map(drop), Err(JoinError::Store(StoreError::Unavailable)));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let found = eventually("the store is back", Duration::from_secs(10), || async {
         match store.get(&id).await {
-            Ok(Some(found)) => {
-                assert_eq!(found.id, id);
-                assert!(
-                    !found.attendees.contains_key(&late.id),
-                    "the join the node gave up on did not happen"
-                );
-                break;
-            }
-            other => assert!(Instant::now() < deadline, "not back after 10 s: {other:?}"),
+            Ok(Some(found)) => Ok(found),
+            other => Err(format!("{other:?}")),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(found.id, id);
+    assert!(
+        !found.attendees.contains_key(&late.id),
+        "the join the node gave up on did not happen"
+    );
 }

@@ -598,7 +598,10 @@ describe('hostile payload corpus', () => {
   });
 
   it('every case of every event ran, on every variant, and got exactly the answer it expects', (t) => {
-    const events = ['iceservers', 'create', 'attend', ...G.specs.map((s) => s.name), 'unknown', 'not-an-event'];
+    // The events from the server's table (--list-events), then the two kinds of non-event.
+    const events = [...E.UNGUARDED, ...G.specs.map((s) => s.name), 'unknown', 'not-an-event'];
+    assert.deepEqual(Object.keys(EXPECTED_CASES).sort(), [...events].sort(),
+      'EXPECTED_CASES: a corpus size for each event the server lists, and for no other');
     const variants = VARIANTS.filter((v) => !only || `${v.client}/${v.transport}` === only).map((v) => `${v.client}/${v.transport}`);
     const expected = variants.flatMap((variant) => events.map((event) => {
       const n = EXPECTED_CASES[event];
