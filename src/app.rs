@@ -4,15 +4,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dashmap::DashMap;
-
-use crate::model::AttendeeId;
-
 use crate::cluster::Cluster;
+use crate::hub::Hub;
 use crate::ice::IceServers;
 use crate::limits::Limits;
+use crate::presence::Presence;
 use crate::settings::Settings;
-use crate::signaling::Hub;
 use crate::store::Store;
 use crate::tokens::Tokens;
 use crate::workspaces::{EventSink, Rules, Workspaces};
@@ -28,10 +25,9 @@ pub struct App {
     pub io: Arc<dyn Hub>,
     /// Cluster mode (`REDIS_URL`): presence, limits and the store shared through Redis.
     pub cluster: Option<Arc<Cluster>>,
+    /// Who is connected, on this node or across nodes.
+    pub presence: Arc<dyn Presence>,
     pub started: std::time::Instant,
-    /// When each recently disconnected attendee lost its last known socket
-    /// (presence grace bookkeeping; entries go when the grace resolves).
-    pub departures: DashMap<AttendeeId, std::time::Instant>,
     draining: AtomicBool,
 }
 
@@ -42,6 +38,7 @@ impl App {
         io: Arc<dyn Hub>,
         legacy_tokens: bool,
         cluster: Option<Arc<Cluster>>,
+        presence: Arc<dyn Presence>,
     ) -> App {
         let tokens = Tokens::new(
             settings.secrets.jwt.expose(),
@@ -71,7 +68,7 @@ impl App {
             io,
             cluster,
             started: std::time::Instant::now(),
-            departures: DashMap::new(),
+            presence,
             draining: AtomicBool::new(false),
         }
     }

@@ -4,10 +4,12 @@
 pub mod app;
 pub mod cluster;
 pub mod http;
+pub mod hub;
 pub mod ice;
 pub mod limits;
 pub mod model;
 pub mod ops;
+pub mod presence;
 pub mod settings;
 pub mod severable;
 pub mod signaling;
@@ -28,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use app::App;
 use cluster::{Cluster, ClusterDriver, RedisStore};
+use presence::LocalPresence;
 use settings::{MetricsEndpoint, Settings};
 use severable::Connections;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
@@ -270,10 +273,13 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
     match cluster {
         None => {
             let (layer, io) = builder.build_layer();
-            let app = Arc::new(App::new(settings, store, Arc::new(io.clone()), legacy_tokens, None));
+            let hub: Arc<dyn hub::Hub> = Arc::new(io.clone());
+            let (presence, due) = LocalPresence::new(hub.clone(), settings.presence_grace);
+            let sweep = tokio::spawn(presence.clone().sweep_expired(store.clone(), settings.workspace_expiry));
+            let app = Arc::new(App::new(settings, store, hub, legacy_tokens, None, presence));
             io.ns("/", signaling::namespace(app.clone()));
-            let background = tokio::spawn(signaling::sweep_expired(app.clone()));
-            Ok(start(app, layer, listening, background))
+            let applied = tokio::spawn(signaling::apply_due(app.clone(), due));
+            Ok(start(app, layer, listening, vec![sweep, applied]))
         }
         Some(cluster) => {
             let config = RedisAdapterConfig::new()
@@ -283,19 +289,23 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
             let (layer, io) = builder
                 .with_adapter::<CustomRedisAdapter<_, ClusterDriver>>(adapter)
                 .build_layer();
+            let hub: Arc<dyn hub::Hub> = Arc::new(io.clone());
             let app = Arc::new(App::new(
                 settings,
                 store,
-                Arc::new(io.clone()),
+                hub.clone(),
                 legacy_tokens,
                 Some(cluster.clone()),
+                cluster.clone(),
             ));
             io.ns("/", signaling::namespace(app.clone()))
                 .await
                 .map_err(|e| ServeError::Adapter(e.to_string()))?;
             tokio::spawn(cluster.deliver_relays(io.clone(), app.settings.stalled_socket_timeout));
-            let background = tokio::spawn(cluster::run_presence(app.clone(), cluster));
-            Ok(start(app, layer, listening, background))
+            let (found, due) = tokio::sync::mpsc::unbounded_channel();
+            let beats = tokio::spawn(cluster::run_presence(cluster, hub, found));
+            let applied = tokio::spawn(signaling::apply_due(app.clone(), due));
+            Ok(start(app, layer, listening, vec![beats, applied]))
         }
     }
 }
@@ -309,7 +319,7 @@ struct Listening {
 }
 
 /// Starts the HTTP service(s) around the Socket.IO layer, whatever its adapter.
-fn start<L>(app: Arc<App>, layer: L, listening: Listening, presence: JoinHandle<()>) -> Server
+fn start<L>(app: Arc<App>, layer: L, listening: Listening, mut background: Vec<JoinHandle<()>>) -> Server
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
     L::Service:
@@ -329,7 +339,6 @@ where
         .map_request(http::owned_head as fn(axum::extract::Request) -> axum::extract::Request)
         .layer(layer);
     let router = http::router(app.clone(), layer);
-    let mut background = vec![presence];
     let connections = Connections::default();
     let stalled = app.settings.stalled_socket_timeout;
     if !stalled.is_zero() {
@@ -406,10 +415,8 @@ impl Server {
         let _ = self.stop.send(true);
         self.app.io.close().await;
         self.app.store.flush().await.map_err(ShutdownError::Flush)?;
-        if let Some(cluster) = &self.app.cluster {
-            // What this node held starts its grace now, not when its heartbeat expires.
-            cluster.leave().await;
-        }
+        // What this node held starts its grace now, not when its heartbeat expires.
+        self.app.presence.sign_off().await;
         // Every socket is closed; what can still hold a listener open is an
         // Engine.IO long-poll whose Socket.IO socket already left. Give such
         // requests a moment, then cut them.

@@ -39,15 +39,15 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
-use serde::Serialize;
 use socketioxide::adapter::Adapter;
 use socketioxide::SocketIo;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+use crate::hub::rooms_of;
 use crate::model::{AttendeeId, WorkspaceId};
+use crate::presence::SharedHealth;
 use crate::settings::{Secret, Settings};
-use crate::signaling::rooms_of;
 use crate::store::StoreError;
 use driver::{Handlers, Loopback};
 use membership::MembershipCache;
@@ -83,14 +83,6 @@ pub enum ClusterError {
     Unreachable { addr: String, problem: String },
     #[error("REDIS_URL: the Redis at {addr} has no sharded pub/sub (SSUBSCRIBE, SPUBLISH), which room channels need: Redis 7 or later is required ({problem})")]
     NoShardedPubSub { addr: String, problem: String },
-}
-
-/// What `/health` and `/metrics` say about Redis, as the heartbeat last saw it.
-#[derive(Clone, Debug, Serialize)]
-pub struct RedisHealth {
-    pub reachable: bool,
-    pub latency_ms: Option<f64>,
-    pub error: Option<String>,
 }
 
 struct Probe {
@@ -298,13 +290,13 @@ impl Cluster {
     }
 
     /// Redis as the heartbeat last saw it; never waits on Redis.
-    pub fn health(&self) -> RedisHealth {
+    pub fn health(&self) -> SharedHealth {
         let probe = self.probe.lock().expect("not poisoned");
         // Since the connection was lost, nothing is listened on until the
         // beat subscribes again, whatever the last beat saw.
         let listening = !self.rooms.unsubscribed.load(Ordering::SeqCst);
         let fresh = probe.last_ok.is_some_and(|t| t.elapsed() < STALE) && probe.error.is_none() && listening;
-        RedisHealth {
+        SharedHealth {
             reachable: fresh,
             latency_ms: probe.latency.filter(|_| fresh).map(|l| l.as_secs_f64() * 1000.0),
             error: match (&probe.error, fresh) {

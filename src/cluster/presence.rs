@@ -3,17 +3,21 @@
 //! any more gets a departure time (now + the grace, Redis's clock). The tick
 //! script, run by every node every beat, releases what dead nodes held,
 //! lapses due departures and deletes expired workspaces — each exactly once,
-//! by whichever node runs it first; that node announces the `leave`.
+//! by whichever node runs it first; that node hands them on as `Due`
+//! (announced above presence, the same as on one node).
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use async_trait::async_trait;
+use socketioxide::socket::Sid;
+
 use super::Cluster;
-use crate::app::App;
+use crate::hub::{rooms_of, Hub};
 use crate::model::{Attendee, AttendeeId, WorkspaceId};
-use crate::signaling::announce_from_server;
+use crate::presence::{Due, Presence, SharedHealth};
 use crate::store::{Hold, StoreError};
 
 /// Health is probed at least this often, so `/health` turns within 2 s.
@@ -61,7 +65,7 @@ impl Cluster {
     /// script recorded the hold already: then the count was taken with it).
     /// Returns once Redis has it (a re-attend is answered after), or could
     /// not be told (then the next beat reconciles).
-    pub async fn hold(&self, ws: &WorkspaceId, at: &AttendeeId, hold: Hold) {
+    async fn hold(&self, ws: &WorkspaceId, at: &AttendeeId, hold: Hold) {
         if hold == Hold::Recorded {
             return;
         }
@@ -95,7 +99,7 @@ impl Cluster {
     /// A session of this node is no longer bound to the attendee (its socket
     /// went, or it was unbound); the last one starts the attendee's grace,
     /// within `HOLDS_WINDOW` (nobody waits on it).
-    pub fn release(&self, ws: &WorkspaceId, at: &AttendeeId) {
+    fn release(&self, ws: &WorkspaceId, at: &AttendeeId) {
         let key = (ws.clone(), at.clone());
         let last = self
             .held
@@ -234,7 +238,7 @@ impl Cluster {
     }
 
     /// Leaving on purpose (shutdown): what this node held starts its grace now.
-    pub async fn leave(&self) {
+    async fn leave(&self) {
         let mut inv = self.invoke(&self.scripts.forget_node);
         inv.arg(&self.node_id).arg(ms(self.grace));
         if let Err(e) = self.run::<String>(&inv).await {
@@ -277,9 +281,10 @@ impl Drop for PendingHold<'_> {
     }
 }
 
-/// The node's background work in cluster mode: beats (and health probes),
-/// ticks, and the `leave` of each attendee a tick lapsed. Runs until the server stops.
-pub async fn run(app: Arc<App>, cluster: Arc<Cluster>) {
+/// The node's background work in cluster mode: beats (and health probes,
+/// and this node's room channels made to match `hub`'s rooms), and ticks,
+/// whose lapses and expiries go to `due`. Runs until the server stops.
+pub async fn run(cluster: Arc<Cluster>, hub: Arc<dyn Hub>, due: mpsc::UnboundedSender<Due>) {
     let probe = cluster.heartbeat.min(MAX_PROBE_PERIOD);
     let mut beat = tokio::time::interval(probe);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -292,23 +297,52 @@ pub async fn run(app: Arc<App>, cluster: Arc<Cluster>) {
                 if !cluster.health().reachable {
                     continue;
                 }
-                let local = app.io.local_rooms().await.into_iter().collect();
-                if let Err(e) = cluster.rooms.sync(local, |room| app.io.holds_room(room)).await {
+                let local = hub.local_rooms().await.into_iter().collect();
+                if let Err(e) = cluster.rooms.sync(local, |room| hub.holds_room(room)).await {
                     tracing::debug!(error = %e, "room channels not synced (retried at the next beat)");
                 }
             }
             _ = tick.tick() => match cluster.tick().await {
                 Ok((lapsed, expired)) => {
-                    for (ws, gone) in lapsed {
-                        let done = app.workspaces.lapsed(&ws, gone);
-                        announce_from_server(&*app.io, &done.events).await;
-                    }
-                    for ws in expired {
-                        announce_from_server(&*app.io, &app.workspaces.expired(&ws)).await;
+                    let lapsed = lapsed.into_iter().map(|(ws, gone)| Due::Lapsed(ws, gone));
+                    for d in lapsed.chain(expired.into_iter().map(Due::Expired)) {
+                        let _ = due.send(d);
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "presence tick skipped"),
             },
         }
+    }
+}
+
+#[async_trait]
+impl Presence for Cluster {
+    async fn bound(&self, ws: &WorkspaceId, at: &AttendeeId, hold: Hold) {
+        // Listening on the rooms' channels before the join is answered.
+        self.subscribe_rooms(&rooms_of(ws, at)).await;
+        self.hold(ws, at, hold).await;
+    }
+
+    fn unbound(&self, ws: &WorkspaceId, at: &AttendeeId) {
+        self.release(ws, at);
+    }
+
+    /// The grace runs in Redis: the last release of an attendee starts it.
+    fn disconnected(self: Arc<Self>, _sid: Sid, bindings: Vec<(WorkspaceId, AttendeeId)>) {
+        for (ws, at) in bindings {
+            self.release(&ws, &at);
+        }
+    }
+
+    fn shared_health(&self) -> Option<SharedHealth> {
+        Some(self.health())
+    }
+
+    fn note_unanswered(&self, what: &str) {
+        Cluster::note_unanswered(self, what);
+    }
+
+    async fn sign_off(&self) {
+        self.leave().await;
     }
 }

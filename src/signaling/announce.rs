@@ -5,8 +5,7 @@
 
 use serde::Serialize;
 
-use super::hub::Hub;
-use super::rooms::workspace_room;
+use crate::hub::{workspace_room, Hub};
 use crate::model::{Attendee, AttendeeId};
 use crate::workspaces::{DestroyReason, LeaveReason, WorkspaceEvent};
 

@@ -39,7 +39,6 @@ use socketioxide::socket::{DisconnectReason, Socket};
 use tokio::sync::Notify;
 
 use super::alerts::{self, Alert};
-use super::grace;
 use super::session::{Admission, Session};
 use super::{event_counts, payload};
 use super::{Ctx, EventName, Rejection};
@@ -359,7 +358,7 @@ async fn drain<A: Adapter>(inbox: Arc<Inbox>, socket: SocketRef<A>, mut session:
             Incoming::Event(name, data) => handle(&app, &socket, &mut session, name, data).await,
             Incoming::Disconnected => {
                 tracing::debug!(sid = %socket.id, "socket gone");
-                grace::disconnected(&app, socket.id, session);
+                session.disconnected(&app, socket.id);
                 return;
             }
         }

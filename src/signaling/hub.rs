@@ -1,37 +1,16 @@
-//! What the server asks of Socket.IO outside a socket's own event — presence,
-//! expiry, `/health`, `/metrics`, shutdown — whatever the adapter. The app
-//! holds it as `dyn Hub`, so only the code that builds the namespace knows
-//! which adapter (local, or Redis across nodes) carries the rooms.
+//! The `Hub` of a Socket.IO server, whatever its adapter (local, or Redis
+//! across nodes).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+use crate::hub::Hub;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{ProtocolVersion, SocketIo, TransportType};
-
-#[async_trait]
-pub trait Hub: Send + Sync + 'static {
-    /// This node's sockets: Engine.IO protocol (3 or 4) and transport of each.
-    fn local_sockets(&self) -> Vec<(&'static str, &'static str)>;
-
-    /// Whether `room` holds a socket other than `except`.
-    async fn has_socket_besides(&self, room: String, except: Option<Sid>) -> bool;
-
-    /// Emits to every socket of `room`.
-    async fn emit_to(&self, room: String, event: &'static str, data: Value);
-
-    /// The rooms this node holds a socket in.
-    async fn local_rooms(&self) -> Vec<String>;
-
-    /// Whether this node holds a socket in `room`.
-    fn holds_room(&self, room: &str) -> bool;
-
-    /// Disconnects every socket (shutdown).
-    async fn close(&self);
-}
 
 /// The root namespace, which is gone once shutdown has closed it: every
 /// question then has the empty answer (socketioxide's own shortcuts panic).

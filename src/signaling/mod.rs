@@ -7,15 +7,13 @@ mod announce;
 pub mod backlog;
 mod call;
 mod connection;
+mod due;
 mod event_counts;
 mod events;
-mod expiry;
-mod grace;
 mod guard;
 mod hub;
 mod payload;
 mod relay;
-mod rooms;
 mod session;
 pub mod stall;
 mod workspace;
@@ -28,12 +26,9 @@ use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
 
 use alerts::Rejection;
-pub use announce::from_server as announce_from_server;
 pub use connection::{namespace, Connect};
+pub use due::apply_due;
 pub use events::{as_json as event_table, EventName};
-pub use expiry::sweep_expired;
-pub use hub::Hub;
-pub use rooms::{rooms_of, workspace_room};
 use session::Session;
 
 use crate::app::App;
@@ -95,19 +90,23 @@ impl<A: Adapter> Ctx<'_, A> {
 
     /// To every socket in the workspace's room except the sender.
     async fn to_room<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        self.send(|| self.socket.to(rooms::workspace_room(workspace)), event, data)
+        self.send(|| self.socket.to(crate::hub::workspace_room(workspace)), event, data)
             .await;
     }
 
     /// To every socket in the workspace's room, the sender included.
     async fn to_room_and_sender<T: ?Sized + Serialize>(&self, workspace: &WorkspaceId, event: &str, data: &T) {
-        self.send(|| self.socket.within(rooms::workspace_room(workspace)), event, data)
-            .await;
+        self.send(
+            || self.socket.within(crate::hub::workspace_room(workspace)),
+            event,
+            data,
+        )
+        .await;
     }
 
     /// To the sockets of one attendee.
     async fn to_attendee<T: ?Sized + Serialize>(&self, attendee: &AttendeeId, event: &str, data: &T) {
-        self.send(|| self.socket.within(rooms::attendee_room(attendee)), event, data)
+        self.send(|| self.socket.within(crate::hub::attendee_room(attendee)), event, data)
             .await;
     }
 
@@ -164,8 +163,13 @@ impl<A: Adapter> Ctx<'_, A> {
 
     /// Makes every socket of `attendee` leave the workspace's rooms.
     async fn unbind(&mut self, workspace: &WorkspaceId, attendee: &AttendeeId) {
-        let rooms = rooms::rooms_of(workspace, attendee).to_vec();
-        if let Err(e) = self.socket.within(rooms::attendee_room(attendee)).leave(rooms).await {
+        let rooms = crate::hub::rooms_of(workspace, attendee).to_vec();
+        if let Err(e) = self
+            .socket
+            .within(crate::hub::attendee_room(attendee))
+            .leave(rooms)
+            .await
+        {
             tracing::warn!(error = %e, "could not remove sockets from rooms");
         }
         self.session.forget(self.app, workspace, attendee).await;

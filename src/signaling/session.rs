@@ -14,8 +14,8 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
 use super::guard::TokenCache;
-use super::rooms::rooms_of;
 use crate::app::App;
+use crate::hub::rooms_of;
 use crate::limits::{ConnectionSlot, TokenBucket};
 use crate::model::{AttendeeId, WorkspaceId};
 use crate::settings::LimitSettings;
@@ -85,26 +85,22 @@ impl Session {
         let bound = self.bindings.iter().any(|(w, a)| w == workspace && a == attendee);
         if !bound && self.bindings.insert((workspace.clone(), attendee.clone())) {
             let rooms = rooms_of(workspace, attendee);
-            socket.join(rooms.clone());
-            if let Some(cluster) = &app.cluster {
-                // Listening on the rooms' channels before the join is answered.
-                cluster.subscribe_rooms(&rooms).await;
-                cluster.hold(workspace, attendee, hold).await;
-            }
+            socket.join(rooms);
+            app.presence.bound(workspace, attendee, hold).await;
         }
     }
 
     /// Forgets a binding whose rooms the socket has been made to leave.
     pub async fn forget(&mut self, app: &App, workspace: &WorkspaceId, attendee: &AttendeeId) {
         if self.bindings.remove(&(workspace.clone(), attendee.clone())) {
-            if let Some(cluster) = &app.cluster {
-                cluster.release(workspace, attendee);
-            }
+            app.presence.unbound(workspace, attendee);
         }
     }
 
-    /// The bindings, handed to the grace period when the socket goes.
-    pub fn into_bindings(self) -> impl Iterator<Item = (WorkspaceId, AttendeeId)> {
-        self.bindings.into_iter()
+    /// The socket is gone: its bindings start their grace (`Presence::disconnected`).
+    pub fn disconnected(self, app: &App, sid: socketioxide::socket::Sid) {
+        app.presence
+            .clone()
+            .disconnected(sid, self.bindings.into_iter().collect());
     }
 }

@@ -1,0 +1,37 @@
+//! What presence found due (a lapse, an expiry), applied through the core
+//! and told to the rooms: the one place for it, whichever presence (one
+//! node's timers, or a cluster's tick in Redis) decided it.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::announce;
+use crate::app::App;
+use crate::presence::Due;
+
+/// Runs until presence stops handing anything on (the server stops).
+pub async fn apply_due(app: Arc<App>, mut due: mpsc::UnboundedReceiver<Due>) {
+    let core = &app.workspaces;
+    while let Some(d) = due.recv().await {
+        let events = match d {
+            Due::Lapse(ws, at) => match core.lapse(&ws, &at).await {
+                Ok(done) => done.map(|d| d.events).unwrap_or_default(),
+                Err(e) => {
+                    tracing::debug!(workspace = %ws, error = ?e, "no lapse");
+                    continue;
+                }
+            },
+            Due::Lapsed(ws, gone) => core.lapsed(&ws, gone).events,
+            Due::Expire(ws) => match core.expire(&ws).await {
+                Ok(done) => done.map(|d| d.events).unwrap_or_default(),
+                Err(e) => {
+                    tracing::debug!(workspace = %ws, error = ?e, "no expiry");
+                    continue;
+                }
+            },
+            Due::Expired(ws) => core.expired(&ws),
+        };
+        announce::from_server(&*app.io, &events).await;
+    }
+}
