@@ -14,11 +14,10 @@ pub mod severable;
 pub mod signaling;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 pub mod tokens;
 
 pub use check::check;
 pub use startup::{serve, ServeError, Server, ShutdownError};
-
-/// The server's version, as `--version`, `/health` and `GET /` report it.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use telemetry::VERSION;

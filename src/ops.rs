@@ -6,31 +6,17 @@
 //! pays nothing for them; counters are incremented where things happen.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
 use crate::app::App;
-
-/// The process-wide recorder (metrics has one global recorder per process).
-pub fn recorder() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        if metrics::set_global_recorder(recorder).is_err() {
-            tracing::warn!("a metrics recorder was already installed; /metrics will miss counters");
-        }
-        crate::signaling::stall::register_metrics();
-        handle
-    })
-}
+use crate::telemetry::{self, recorder, VERSION};
 
 /// Bound on the store's answer to `/health` (Redis may be away): the
 /// workspace count is then left out rather than the answer delayed.
@@ -60,7 +46,7 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
     };
     let mut body = json!({
         "status": status,
-        "version": crate::VERSION,
+        "version": VERSION,
         "uptime_secs": app.started.elapsed().as_secs(),
         "sockets": app.io.local_sockets().len(),
         "workspaces": stats.map(|s| s.workspaces),
@@ -92,12 +78,12 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         *by_kind.entry(kind).or_default() += 1;
     }
     for ((eio, transport), n) in by_kind {
-        metrics::gauge!("wrw_sockets_connected", "eio" => eio, "transport" => transport).set(n as f64);
+        metrics::gauge!(telemetry::SOCKETS_CONNECTED, "eio" => eio, "transport" => transport).set(n as f64);
     }
     match tokio::time::timeout(HEALTH_STATS_TIMEOUT, app.store.stats()).await {
         Ok(Ok(stats)) => {
-            metrics::gauge!("wrw_workspaces").set(stats.workspaces as f64);
-            metrics::gauge!("wrw_attendees").set(stats.attendees as f64);
+            metrics::gauge!(telemetry::WORKSPACES).set(stats.workspaces as f64);
+            metrics::gauge!(telemetry::ATTENDEES).set(stats.attendees as f64);
         }
         _ => {
             if let Some(c) = &app.cluster {
@@ -105,15 +91,15 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             }
         }
     }
-    metrics::gauge!("wrw_cluster_mode").set(if app.cluster.is_some() { 1.0 } else { 0.0 });
+    metrics::gauge!(telemetry::CLUSTER_MODE).set(if app.cluster.is_some() { 1.0 } else { 0.0 });
     if let Some(c) = &app.cluster {
         let h = c.health();
-        metrics::gauge!("wrw_redis_up").set(if h.reachable { 1.0 } else { 0.0 });
+        metrics::gauge!(telemetry::REDIS_UP).set(if h.reachable { 1.0 } else { 0.0 });
         if let Some(ms) = h.latency_ms {
-            metrics::gauge!("wrw_redis_latency_seconds").set(ms / 1000.0);
+            metrics::gauge!(telemetry::REDIS_LATENCY_SECONDS).set(ms / 1000.0);
         }
     }
-    metrics::gauge!("wrw_uptime_seconds").set(app.started.elapsed().as_secs_f64());
+    metrics::gauge!(telemetry::UPTIME_SECONDS).set(app.started.elapsed().as_secs_f64());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         recorder().render(),

@@ -19,7 +19,7 @@ use crate::settings::{MetricsEndpoint, Settings};
 use crate::severable::{self, Connections};
 use crate::store::{self, FileStore, MemoryStore, Store};
 use crate::tls::{self, CertFiles, Tls};
-use crate::{http, ops, signaling};
+use crate::{http, signaling, telemetry};
 
 #[derive(Debug, Error)]
 pub enum ServeError {
@@ -114,7 +114,7 @@ fn spawn_https(
 /// Opens the store (in cluster mode: connects to Redis), binds the
 /// listeners, registers the Socket.IO namespace and starts serving.
 pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
-    ops::recorder();
+    telemetry::recorder();
     let tls = match CertFiles::from_settings(&settings.https).filter(|_| settings.enable_https) {
         Some(files) => Some(Arc::new(Tls::new(files)?)),
         None => None,

@@ -34,16 +34,10 @@ use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SendError, SocketError};
 
-/// The counter of messages dropped because a socket's queue was full.
-pub const DROPPED_METRIC: &str = "wrw_messages_dropped_total";
+use crate::telemetry::MESSAGES_DROPPED_TOTAL;
 
 /// At most one line per full socket this often.
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Declares the counter at 0, so that `/metrics` lists it before the first drop.
-pub fn register_metrics() {
-    metrics::counter!(DROPPED_METRIC).increment(0);
-}
 
 /// A reply to `socket` failed.
 pub(super) fn reply_failed<A: Adapter>(socket: &SocketRef<A>, event: &str, error: &SendError) {
@@ -96,7 +90,7 @@ pub(super) fn broadcast_failed<A: Adapter>(
         local.into_iter().filter(|s| known.contains_key(&s.id)).collect()
     };
     if full_ones.len() != full {
-        metrics::counter!(DROPPED_METRIC).increment(full as u64);
+        metrics::counter!(MESSAGES_DROPPED_TOTAL).increment(full as u64);
         unattributed(event, full, of, now);
         return Vec::new();
     }
@@ -145,7 +139,7 @@ pub(super) async fn send_when_room<A: Adapter, T: ?Sized + Serialize>(
 
 /// `n` messages to `sid` were dropped: counted, and logged as [`note`] does.
 pub(super) fn dropped(sid: Sid, event: &str, n: u64) {
-    metrics::counter!(DROPPED_METRIC).increment(n);
+    metrics::counter!(MESSAGES_DROPPED_TOTAL).increment(n);
     note(sid, event, n, Instant::now());
 }
 

@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use super::{Membership, MemoryStore, Store, StoreError, StoreStats};
 use crate::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
+use crate::telemetry;
 use journal::{Change, Journal, RecordOut};
 use snapshot::Snapshot;
 
@@ -483,11 +484,11 @@ impl Writer {
         .await
         .expect("the journal append does not panic");
         self.journal = journal;
-        metrics::histogram!("wrw_store_write_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!(telemetry::STORE_WRITE_SECONDS).record(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
                 s.appends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                metrics::counter!("wrw_store_writes_total", "outcome" => "ok").increment(1);
+                metrics::counter!(telemetry::STORE_WRITES_TOTAL, "outcome" => "ok").increment(1);
                 s.written.send_modify(|w| {
                     w.durable = generation;
                     w.failed = None;
@@ -496,7 +497,7 @@ impl Writer {
             }
             Err(e) => {
                 self.seq = first_seq;
-                metrics::counter!("wrw_store_writes_total", "outcome" => "error").increment(1);
+                metrics::counter!(telemetry::STORE_WRITES_TOTAL, "outcome" => "error").increment(1);
                 tracing::error!(file = %s.path.display(), error = %e, "could not write the storage journal; retrying");
                 s.written.send_modify(|w| w.failed = Some((generation, e.to_string())));
                 // The changes are still to be written: back into the set, retried after a pause.
@@ -554,11 +555,11 @@ impl Writer {
         let done = compaction.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         match &done {
             Ok(bytes) => {
-                metrics::counter!("wrw_store_compactions_total", "outcome" => "ok").increment(1);
+                metrics::counter!(telemetry::STORE_COMPACTIONS_TOTAL, "outcome" => "ok").increment(1);
                 self.snapshot_bytes = *bytes;
             }
             Err(e) => {
-                metrics::counter!("wrw_store_compactions_total", "outcome" => "error").increment(1);
+                metrics::counter!(telemetry::STORE_COMPACTIONS_TOTAL, "outcome" => "error").increment(1);
                 tracing::error!(error = %e, "compaction failed; the journal keeps every change, will try again");
             }
         }
