@@ -8,7 +8,6 @@ pub mod http;
 pub mod ice;
 pub mod limits;
 pub mod model;
-pub mod ops;
 pub mod settings;
 pub mod severable;
 pub mod signaling;
