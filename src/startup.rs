@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::cluster::{self, Cluster, ClusterDriver, RedisStore};
 use crate::settings::{MetricsEndpoint, Settings};
-use crate::severable::{self, Connections};
+use crate::slow_clients::connections::{self, Connections};
 use crate::store::{self, FileStore, MemoryStore, Store};
 use crate::tls::{self, CertFiles, Tls};
 use crate::{http, signaling, telemetry};
@@ -70,7 +70,7 @@ fn spawn_http(
     connections: &Connections,
 ) -> JoinHandle<std::io::Result<()>> {
     let mut stopped = stop.subscribe();
-    let listener = severable::Listener {
+    let listener = connections::Listener {
         tcp: listener,
         connections: connections.clone(),
     };
@@ -100,7 +100,7 @@ fn spawn_https(
         on_stop.graceful_shutdown(None);
     });
     let config = tls.config();
-    let first = severable::Acceptor(connections.clone());
+    let first = connections::Acceptor(connections.clone());
     tokio::spawn(async move {
         let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(first);
         axum_server::from_tcp(listener.into_std()?)

@@ -27,6 +27,7 @@ pub const EVENTS_TOTAL: &str = "wrw_events_total";
 pub const ALERTS_TOTAL: &str = "wrw_alerts_total";
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "wrw_connections_refused_total";
 pub const MESSAGES_DROPPED_TOTAL: &str = "wrw_messages_dropped_total";
+pub const STALLED_CONNECTIONS_CUT_TOTAL: &str = "wrw_stalled_connections_cut_total";
 pub const WORKSPACES_EXPIRED_TOTAL: &str = "wrw_workspaces_expired_total";
 pub const STORE_WRITES_TOTAL: &str = "wrw_store_writes_total";
 pub const STORE_WRITE_SECONDS: &str = "wrw_store_write_seconds";
@@ -41,7 +42,7 @@ pub const REDIS_MESSAGES_DROPPED_TOTAL: &str = "wrw_redis_messages_dropped_total
 /// Counters `/metrics` lists from the first scrape on (README says which),
 /// at 0 until they count: an operator alerting on them should not have to
 /// tell "none yet" from "not exported".
-const AT_START: [&str; 1] = [MESSAGES_DROPPED_TOTAL];
+const AT_START: [&str; 2] = [MESSAGES_DROPPED_TOTAL, STALLED_CONNECTIONS_CUT_TOTAL];
 
 /// The process-wide recorder (metrics has one global recorder per process).
 /// Whoever takes a counter handle must call this first: a handle taken
