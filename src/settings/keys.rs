@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::declare::{env_keys, file_keys};
+use super::https::{HttpsFiles, HttpsTable};
 use super::rules::*;
 use super::{CorsOrigins, DemoPage, LegacyTokens, LogFormat, MetricsEndpoint, Secret, Secrets, TurnRest, CONFIG_FILE};
 
@@ -182,20 +183,5 @@ file_keys! {
         "turn_urls" => urls: Vec<String> = [], TurnUrls;
         /// Lifetime of a TURN REST credential.
         "turn_ttl_secs" => ttl: Duration = 86_400, IntSecs<60, { 30 * 86_400 }>;
-    }
-}
-
-file_keys! {
-    raw HttpsRaw, keys HTTPS_KEYS;
-
-    /// The `[https]` table: PEM files for `ENABLE_HTTPS`.
-    #[derive(Clone, Debug)]
-    pub struct HttpsFiles {
-        /// Private key.
-        "key" => key: Option<PathBuf> = "", OptionalPath;
-        /// Certificate chain.
-        "cert" => cert: Option<PathBuf> = "", OptionalPath;
-        /// Extra CA certificates, appended to the chain.
-        "ca" => ca: Option<PathBuf> = "", OptionalPath;
     }
 }

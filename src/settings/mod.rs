@@ -3,7 +3,9 @@
 //! the key, so an operator never finds out about a typo from a runtime failure.
 //!
 //! - `keys.rs`: every key, declared once (key, type, default, bounds, doc line);
-//!   the `Settings`, `LimitSettings` and `HttpsFiles` structs are generated from it.
+//!   the `Settings` and `LimitSettings` structs are generated from it.
+//! - `https.rs`: the `[https]` table, a setting made of keys of its own
+//!   (`HttpsFiles`), declared and read as one.
 //! - `rules.rs`: the kinds of value (bounds and messages).
 //! - `declare.rs`: the macros behind `keys.rs`.
 //! - here: the rules that span several keys (secrets and development mode,
@@ -18,6 +20,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 mod declare;
+mod https;
 mod keys;
 mod rules;
 mod secret;
@@ -25,7 +28,8 @@ mod secret;
 mod tests;
 
 pub use declare::Key;
-pub use keys::{HttpsFiles, LimitSettings, Settings, ENV_KEYS, FILE_KEYS};
+pub use https::HttpsFiles;
+pub use keys::{LimitSettings, Settings, ENV_KEYS, FILE_KEYS};
 pub use secret::Secret;
 
 use keys::{Assembled, EnvKeys, RawFile, TurnKeys};
@@ -83,12 +87,6 @@ pub struct Secrets {
     pub salt: Secret<Vec<u8>>,
     /// True when development mode made them up for this run only.
     pub ephemeral: bool,
-}
-
-impl Default for HttpsFiles {
-    fn default() -> HttpsFiles {
-        HttpsFiles::from_keys(&mut keys::HttpsRaw::default()).expect("the declared defaults are valid")
-    }
 }
 
 impl Default for LimitSettings {

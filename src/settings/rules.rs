@@ -6,8 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::declare::{EnvRule, Key, Rule};
-use super::keys::{HttpsFiles, HttpsRaw, HTTPS_KEYS};
+use super::declare::{EnvRule, Rule};
 use super::{invalid, CorsOrigins, DemoPage, LegacyTokens, LogFormat, MetricsEndpoint, Secret, SettingsError};
 
 // ------------------------------------------------------------ config.js.toml
@@ -372,17 +371,6 @@ impl<T: Words> Rule<T> for OneOf {
             format!("{} or {last}", rest.join(", "))
         };
         Err(invalid(key, format!("expected {expected}, got {raw:?}")))
-    }
-}
-
-/// The `[https]` table.
-pub struct HttpsTable;
-
-impl Rule<HttpsFiles> for HttpsTable {
-    type Raw = HttpsRaw;
-    const TABLE: &'static [Key] = HTTPS_KEYS;
-    fn check(_: &'static str, mut raw: HttpsRaw) -> Result<HttpsFiles, SettingsError> {
-        HttpsFiles::from_keys(&mut raw)
     }
 }
 

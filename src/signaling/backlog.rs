@@ -1,14 +1,14 @@
 //! Relays from other nodes (cluster mode) to this node's sockets, sent in
 //! order per socket, and sent again when a socket's queue is full.
 //!
-//! A local relay to a full socket makes its sender wait (`stall.rs`): the
+//! A local relay to a full socket makes its sender wait (`slow_clients/sends.rs`): the
 //! sender's socket is read in order, so TCP pushes back on it. A relay from
 //! another node has no sender here to slow down, and Redis pub/sub has no
 //! way back to it; so the relay waits here instead, behind whatever already
 //! waits for that socket, and is tried again after pauses. A socket still
 //! full after `patience` (`stalled_socket_timeout_ms`) stopped reading: what
 //! waits for it is dropped and counted, and what comes later is dropped at
-//! once, as on the local path, until `severable` cuts it. The wait is
+//! once, as on the local path, until `slow_clients::connections` cuts it. The wait is
 //! bounded by time and by [`MAX_WAITING`] messages per socket.
 //!
 //! One socket's wait holds up nobody else's: each socket has its own queue,
@@ -24,7 +24,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 
-use super::stall;
+use crate::slow_clients::sends;
 
 /// At most this many relays wait for one socket (about 7 MB of SDPs); more
 /// are dropped and counted.
@@ -79,12 +79,12 @@ impl<A: Adapter> Backlogs<A> {
         let sid = socket.id;
         if let Some(w) = self.waiting.get_mut(&sid) {
             if w.queue.len() >= MAX_WAITING {
-                return stall::dropped(sid, &msg.event, 1);
+                return sends::dropped(sid, &msg.event, 1);
             }
             return w.queue.push_back((now, msg.clone()));
         }
-        if stall::is_stalled(sid) {
-            return stall::dropped(sid, &msg.event, 1);
+        if sends::is_stalled(sid) {
+            return sends::dropped(sid, &msg.event, 1);
         }
         match msg.emit(&socket) {
             Ok(()) => {}
@@ -97,7 +97,7 @@ impl<A: Adapter> Backlogs<A> {
                     },
                 );
             }
-            Err(SendError::Socket(SocketError::InternalChannelFull)) => stall::dropped(sid, &msg.event, 1),
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => sends::dropped(sid, &msg.event, 1),
             Err(e) => tracing::debug!(%sid, event = %msg.event, error = %e, "relay to a closing socket"),
         }
     }
@@ -122,7 +122,7 @@ impl<A: Adapter> Backlogs<A> {
                     Err(e) => {
                         // Stopped reading (or gone meanwhile): all of it is lost.
                         tracing::debug!(%sid, error = %e, waiting = w.queue.len(), "relays that waited for room were not sent");
-                        stall::dropped(*sid, &msg.event, w.queue.len() as u64);
+                        sends::dropped(*sid, &msg.event, w.queue.len() as u64);
                         return false;
                     }
                 }

@@ -48,7 +48,7 @@ use crate::limits;
 /// How many events one socket may have waiting before it is told to slow
 /// down: this many, or its allowed burst (`event_burst`) if larger, so that
 /// a burst the rate allows is never refused because its handling waits (a
-/// relay to a full socket waits for room, `stall.rs`).
+/// relay to a full socket waits for room, `slow_clients/sends.rs`).
 const MIN_QUEUE_DEPTH: usize = 256;
 /// And at most this many bytes of them (names and payloads as sent), which
 /// bounds what a socket that floods while its events wait can make the node

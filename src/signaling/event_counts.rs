@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use metrics::Counter;
 
 use super::events::EventName;
+use crate::telemetry::{self, EVENTS_TOTAL as METRIC};
 
-const METRIC: &str = "wrw_events_total";
 const OK: &str = "ok";
 
 /// Counts one event: `event` is `None` for a name not in the table (labelled
@@ -31,7 +31,7 @@ fn handled() -> &'static [Counter] {
     static HANDLES: OnceLock<Vec<Counter>> = OnceLock::new();
     HANDLES.get_or_init(|| {
         // A handle taken before the recorder is installed would count nowhere, for good.
-        crate::ops::recorder();
+        telemetry::recorder();
         EventName::ALL
             .iter()
             .map(|e| metrics::counter!(METRIC, "event" => e.wire(), "outcome" => OK))

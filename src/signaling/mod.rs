@@ -15,7 +15,6 @@ mod hub;
 mod payload;
 mod relay;
 mod session;
-pub mod stall;
 mod workspace;
 
 use std::time::Duration;
@@ -33,13 +32,14 @@ use session::Session;
 
 use crate::app::App;
 use crate::model::{AttendeeId, WorkspaceId};
+use crate::slow_clients::sends;
 use crate::store::Hold;
 use crate::workspaces::{LeaveReason, WorkspaceEvent};
 use guard::Member;
 
 /// Emits to the sockets `to` builds. A socket of this node whose queue is
 /// full gets it once it has room, waiting up to `patience` (zero: no wait);
-/// what is dropped is counted and logged (`stall`), never the sender's
+/// what is dropped is counted and logged (`slow_clients::sends`), never the sender's
 /// problem. `to` is built again only after a failure, to find the sockets
 /// that failed.
 async fn send<A: Adapter, T: ?Sized + Serialize>(
@@ -49,8 +49,8 @@ async fn send<A: Adapter, T: ?Sized + Serialize>(
     patience: Duration,
 ) {
     if let Err(e) = to().emit(event, data).await {
-        for socket in stall::broadcast_failed(to, event, e, !patience.is_zero()) {
-            stall::send_when_room(&socket, event, data, patience).await;
+        for socket in sends::broadcast_failed(to, event, e, !patience.is_zero()) {
+            sends::send_when_room(&socket, event, data, patience).await;
         }
     }
 }
@@ -84,7 +84,7 @@ impl<A: Adapter> Ctx<'_, A> {
     /// To the sender only.
     fn reply<T: ?Sized + Serialize>(&self, event: &str, data: &T) {
         if let Err(e) = self.socket.emit(event, data) {
-            stall::reply_failed(self.socket, event, &e);
+            sends::reply_failed(self.socket, event, &e);
         }
     }
 

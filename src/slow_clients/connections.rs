@@ -29,6 +29,8 @@ use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::telemetry::STALLED_CONNECTIONS_CUT_TOTAL;
+
 /// The open connections of one server.
 #[derive(Clone, Default)]
 pub struct Connections(Arc<Registry>);
@@ -102,6 +104,7 @@ impl Registry {
             if since != 0 && now.saturating_sub(since) >= after_ms && !switch.cut.swap(true, Ordering::AcqRel) {
                 switch.reader.wake();
                 switch.writer.wake();
+                metrics::counter!(STALLED_CONNECTIONS_CUT_TOTAL).increment(1);
                 tracing::warn!(
                     peer = %switch.peer,
                     stalled_ms = now - since,

@@ -6,7 +6,7 @@
 //! sender's handling waits (its later events queue behind, in order), so a
 //! burst between two clients that both read arrives whole (issue 21). The
 //! wait is bounded by `stalled_socket_timeout_ms`, the same bound after
-//! which the connection is cut (`severable`): a socket still full by then
+//! which the connection is cut (`connections.rs`): a socket still full by then
 //! stopped reading, and what is sent to it is dropped without waiting until
 //! it is gone. Every drop is counted, and logged at most once per socket per
 //! [`LOG_INTERVAL`], instead of one line per message.
@@ -20,7 +20,7 @@
 //! again), else those already known to be full; what cannot be attributed
 //! is dropped and logged without a sid. A relay from another node (cluster
 //! mode) cannot make its sender wait: it waits in this node's backlog for
-//! the socket instead (`backlog.rs`), bounded the same way, and its drops
+//! the socket instead (`signaling/backlog.rs`), bounded the same way, and its drops
 //! are counted and logged here too.
 
 use std::collections::HashMap;
@@ -34,19 +34,13 @@ use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SendError, SocketError};
 
-/// The counter of messages dropped because a socket's queue was full.
-pub const DROPPED_METRIC: &str = "wrw_messages_dropped_total";
+use crate::telemetry::MESSAGES_DROPPED_TOTAL;
 
 /// At most one line per full socket this often.
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Declares the counter at 0, so that `/metrics` lists it before the first drop.
-pub fn register_metrics() {
-    metrics::counter!(DROPPED_METRIC).increment(0);
-}
-
 /// A reply to `socket` failed.
-pub(super) fn reply_failed<A: Adapter>(socket: &SocketRef<A>, event: &str, error: &SendError) {
+pub(crate) fn reply_failed<A: Adapter>(socket: &SocketRef<A>, event: &str, error: &SendError) {
     match error {
         SendError::Socket(SocketError::InternalChannelFull) => {
             dropped(socket.id, event, 1);
@@ -64,7 +58,7 @@ const MAX_PAUSE: Duration = Duration::from_millis(16);
 /// queue was full, when `retry` and when the failures can be pinned on them
 /// (every socket of this node failed) and none is known to have stopped
 /// reading. Everything else is counted as dropped here.
-pub(super) fn broadcast_failed<A: Adapter>(
+pub(crate) fn broadcast_failed<A: Adapter>(
     targets: impl FnOnce() -> BroadcastOperators<A>,
     event: &str,
     error: BroadcastError,
@@ -96,7 +90,7 @@ pub(super) fn broadcast_failed<A: Adapter>(
         local.into_iter().filter(|s| known.contains_key(&s.id)).collect()
     };
     if full_ones.len() != full {
-        metrics::counter!(DROPPED_METRIC).increment(full as u64);
+        metrics::counter!(MESSAGES_DROPPED_TOTAL).increment(full as u64);
         unattributed(event, full, of, now);
         return Vec::new();
     }
@@ -118,7 +112,7 @@ pub(super) fn broadcast_failed<A: Adapter>(
 /// socket's later messages are dropped at once (its episode, below) until
 /// the connection is cut. A socket cut (or gone) while its message waits
 /// counts that message as dropped too: it was accepted and never sent.
-pub(super) async fn send_when_room<A: Adapter, T: ?Sized + Serialize>(
+pub(crate) async fn send_when_room<A: Adapter, T: ?Sized + Serialize>(
     socket: &SocketRef<A>,
     event: &str,
     data: &T,
@@ -144,14 +138,14 @@ pub(super) async fn send_when_room<A: Adapter, T: ?Sized + Serialize>(
 }
 
 /// `n` messages to `sid` were dropped: counted, and logged as [`note`] does.
-pub(super) fn dropped(sid: Sid, event: &str, n: u64) {
-    metrics::counter!(DROPPED_METRIC).increment(n);
+pub(crate) fn dropped(sid: Sid, event: &str, n: u64) {
+    metrics::counter!(MESSAGES_DROPPED_TOTAL).increment(n);
     note(sid, event, n, Instant::now());
 }
 
 /// Whether `sid` is in a run of drops (it stopped reading): what is sent to
 /// it is dropped at once, not waited for.
-pub(super) fn is_stalled(sid: Sid) -> bool {
+pub(crate) fn is_stalled(sid: Sid) -> bool {
     episodes().lock().unwrap().contains_key(&sid)
 }
 
