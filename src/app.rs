@@ -1,30 +1,36 @@
-//! What every request and event handler shares: settings, tokens, the store,
-//! the ICE server source and the Socket.IO handle. Built once at startup.
+//! What every request and event handler shares, built once at startup:
+//! handles, each with one purpose. Which mode runs (one node, or many on
+//! Redis) is decided where `Backends` is built (`startup.rs`), not here.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::cluster::Cluster;
 use crate::hub::Hub;
 use crate::ice::IceServers;
-use crate::limits::Limits;
+use crate::limits::{Counters, Limits};
 use crate::presence::Presence;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tokens::Tokens;
 use crate::workspaces::{EventSink, Rules, Workspaces};
 
+/// What differs between one node and many.
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub presence: Arc<dyn Presence>,
+    /// The PIN-failure and create counters.
+    pub counters: Arc<dyn Counters>,
+}
+
 pub struct App {
     pub settings: Settings,
     /// The workspace core: every change of membership goes through it.
     pub workspaces: Workspaces,
-    pub store: Arc<dyn Store>,
     pub ice: IceServers,
+    /// Connections per address, event rates.
     pub limits: Arc<Limits>,
     /// For messages that no socket's own event triggers (presence, expiry).
     pub io: Arc<dyn Hub>,
-    /// Cluster mode (`REDIS_URL`): presence, limits and the store shared through Redis.
-    pub cluster: Option<Arc<Cluster>>,
     /// Who is connected, on this node or across nodes.
     pub presence: Arc<dyn Presence>,
     pub started: std::time::Instant,
@@ -32,27 +38,20 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(
-        settings: Settings,
-        store: Arc<dyn Store>,
-        io: Arc<dyn Hub>,
-        legacy_tokens: bool,
-        cluster: Option<Arc<Cluster>>,
-        presence: Arc<dyn Presence>,
-    ) -> App {
+    /// `legacy_tokens`: accept tokens the original server signed (resolved at start).
+    pub fn new(settings: Settings, backends: Backends, io: Arc<dyn Hub>, legacy_tokens: bool) -> App {
         let tokens = Tokens::new(
             settings.secrets.jwt.expose(),
             settings.secrets.salt.expose(),
             &settings.token_delimiter,
         );
-        let ice = IceServers::from_settings(&settings);
-        let limits = Arc::new(Limits::new(settings.limits.clone(), cluster.clone()));
+        let limits = Arc::new(Limits::new(settings.limits.clone(), backends.counters));
         let rules = Rules {
             capacity: settings.max_capacity_of_workspace,
             id_len: settings.workspace_id_len,
         };
         let workspaces = Workspaces::new(
-            store.clone(),
+            backends.store,
             tokens,
             legacy_tokens,
             limits.clone(),
@@ -60,15 +59,13 @@ impl App {
             EventSink::standard(),
         );
         App {
+            ice: IceServers::from_settings(&settings),
             settings,
             workspaces,
-            store,
-            ice,
             limits,
             io,
-            cluster,
+            presence: backends.presence,
             started: std::time::Instant::now(),
-            presence,
             draining: AtomicBool::new(false),
         }
     }

@@ -13,9 +13,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::App;
+use crate::app::{App, Backends};
 use crate::cluster::{self, Cluster, ClusterDriver, RedisStore};
 use crate::hub::Hub;
+use crate::limits::LocalCounters;
 use crate::presence::LocalPresence;
 use crate::settings::{MetricsEndpoint, Settings};
 use crate::slow_clients::connections::{self, Connections};
@@ -178,7 +179,12 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
             let hub: Arc<dyn Hub> = Arc::new(io.clone());
             let (presence, due) = LocalPresence::new(hub.clone(), settings.presence_grace);
             let sweep = tokio::spawn(presence.clone().sweep_expired(store.clone(), settings.workspace_expiry));
-            let app = Arc::new(App::new(settings, store, hub, legacy_tokens, None, presence));
+            let backends = Backends {
+                counters: Arc::new(LocalCounters::new(&settings.limits)),
+                store,
+                presence,
+            };
+            let app = Arc::new(App::new(settings, backends, hub, legacy_tokens));
             io.ns("/", signaling::namespace(app.clone()));
             let applied = tokio::spawn(signaling::apply_due(app.clone(), due));
             Ok(start(app, layer, listening, vec![sweep, applied]))
@@ -192,14 +198,12 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
                 .with_adapter::<CustomRedisAdapter<_, ClusterDriver>>(adapter)
                 .build_layer();
             let hub: Arc<dyn Hub> = Arc::new(io.clone());
-            let app = Arc::new(App::new(
-                settings,
+            let backends = Backends {
                 store,
-                hub.clone(),
-                legacy_tokens,
-                Some(cluster.clone()),
-                cluster.clone(),
-            ));
+                presence: cluster.clone(),
+                counters: cluster.clone(),
+            };
+            let app = Arc::new(App::new(settings, backends, hub.clone(), legacy_tokens));
             io.ns("/", signaling::namespace(app.clone()))
                 .await
                 .map_err(|e| ServeError::Adapter(e.to_string()))?;
@@ -316,7 +320,12 @@ impl Server {
         }
         let _ = self.stop.send(true);
         self.app.io.close().await;
-        self.app.store.flush().await.map_err(ShutdownError::Flush)?;
+        self.app
+            .workspaces
+            .store()
+            .flush()
+            .await
+            .map_err(ShutdownError::Flush)?;
         // What this node held starts its grace now, not when its heartbeat expires.
         self.app.presence.sign_off().await;
         // Every socket is closed; what can still hold a listener open is an

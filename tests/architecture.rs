@@ -10,15 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Edges (from, to) that close a circle and are still there, each allowed
-/// until its circle is broken; the test fails once an entry is no longer
-/// needed, so that the list only shrinks. To be emptied:
-/// - `app → signaling`: App holds the signaling `Hub`, while every handler
-///   takes the App.
-/// - `cluster → app`, `cluster → signaling`: the cluster reaches up to the App
-///   and to signaling's rooms, while `app` and `limits` use the cluster.
-const KNOWN_CYCLES: &[(&str, &str)] = &[("app", "signaling"), ("cluster", "app"), ("cluster", "signaling")];
-
 /// module → module it refers to → where (the first `file:line` found).
 type Graph = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -35,17 +26,7 @@ fn the_top_level_modules_refer_to_each_other_without_a_circle() {
             add_references(&mut graph, module, &file, "crate::", &modules);
         }
     }
-    for &(from, to) in KNOWN_CYCLES {
-        assert!(
-            graph.get(from).is_some_and(|refs| refs.contains_key(to)),
-            "KNOWN_CYCLES: {from} no longer refers to {to}; remove the entry"
-        );
-        assert!(
-            reaches(&graph, to, from, &[]),
-            "KNOWN_CYCLES: {from} → {to} no longer closes a circle; remove the entry"
-        );
-    }
-    assert_no_circle(&graph, KNOWN_CYCLES);
+    assert_no_circle(&graph);
 }
 
 #[test]
@@ -68,7 +49,7 @@ fn the_settings_files_refer_to_each_other_without_a_circle() {
         graph.get("keys").is_some_and(|refs| refs.contains_key("rules")),
         "the test reads settings' references: keys.rs uses rules.rs"
     );
-    assert_no_circle(&graph, &[]);
+    assert_no_circle(&graph);
 }
 
 /// The modules `lib.rs` declares.
@@ -182,27 +163,8 @@ fn identifier(text: &str) -> String {
     text.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()
 }
 
-/// Whether `from` reaches `to` through edges not in `skip`.
-fn reaches(graph: &Graph, from: &str, to: &str, skip: &[(&str, &str)]) -> bool {
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![from.to_string()];
-    while let Some(node) = todo.pop() {
-        if node == to {
-            return true;
-        }
-        if seen.insert(node.clone()) {
-            for next in graph.get(&node).into_iter().flat_map(|refs| refs.keys()) {
-                if !skip.contains(&(node.as_str(), next.as_str())) {
-                    todo.push(next.clone());
-                }
-            }
-        }
-    }
-    false
-}
-
-/// Fails with the first circle found (each step with where it is made), edges in `allowed` left out.
-fn assert_no_circle(graph: &Graph, allowed: &[(&str, &str)]) {
+/// Fails with the first circle found (each step with where it is made).
+fn assert_no_circle(graph: &Graph) {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
         Open,
@@ -210,7 +172,6 @@ fn assert_no_circle(graph: &Graph, allowed: &[(&str, &str)]) {
     }
     fn visit(
         graph: &Graph,
-        allowed: &[(&str, &str)],
         node: &str,
         state: &mut BTreeMap<String, State>,
         path: &mut Vec<String>,
@@ -228,10 +189,8 @@ fn assert_no_circle(graph: &Graph, allowed: &[(&str, &str)]) {
         state.insert(node.to_string(), State::Open);
         path.push(node.to_string());
         for next in graph.get(node).into_iter().flat_map(|refs| refs.keys()) {
-            if !allowed.contains(&(node, next.as_str())) {
-                if let Some(circle) = visit(graph, allowed, next, state, path) {
-                    return Some(circle);
-                }
+            if let Some(circle) = visit(graph, next, state, path) {
+                return Some(circle);
             }
         }
         path.pop();
@@ -240,7 +199,7 @@ fn assert_no_circle(graph: &Graph, allowed: &[(&str, &str)]) {
     }
     let mut state = BTreeMap::new();
     for node in graph.keys() {
-        if let Some(circle) = visit(graph, allowed, node, &mut state, &mut Vec::new()) {
+        if let Some(circle) = visit(graph, node, &mut state, &mut Vec::new()) {
             let steps: Vec<String> = circle
                 .windows(2)
                 .map(|step| format!("  {} → {}  ({})", step[0], step[1], graph[&step[0]][&step[1]]))

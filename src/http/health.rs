@@ -14,19 +14,19 @@ use crate::app::App;
 use crate::telemetry::VERSION;
 
 pub async fn health(State(app): State<Arc<App>>) -> Response {
-    let mut redis = app.cluster.as_ref().map(|c| c.health());
+    let mut redis = app.presence.shared_health();
     let stats = match &redis {
         Some(r) if !r.reachable => None,
-        _ => tokio::time::timeout(STORE_STATS_TIMEOUT, app.store.stats())
+        _ => tokio::time::timeout(STORE_STATS_TIMEOUT, app.workspaces.store().stats())
             .await
             .ok()
             .and_then(Result::ok),
     };
-    if let (Some(c), Some(r), None) = (&app.cluster, &redis, &stats) {
+    if let (Some(r), None) = (&redis, &stats) {
         if r.reachable {
             // Redis did not answer this request either: say so now, not at the next beat.
-            c.note_unanswered("no answer to /health's own query");
-            redis = Some(c.health());
+            app.presence.note_unanswered("no answer to /health's own query");
+            redis = app.presence.shared_health();
         }
     }
     let draining = app.is_draining();

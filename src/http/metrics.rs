@@ -31,20 +31,17 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     for ((eio, transport), n) in by_kind {
         metrics::gauge!(telemetry::SOCKETS_CONNECTED, "eio" => eio, "transport" => transport).set(n as f64);
     }
-    match tokio::time::timeout(STORE_STATS_TIMEOUT, app.store.stats()).await {
+    match tokio::time::timeout(STORE_STATS_TIMEOUT, app.workspaces.store().stats()).await {
         Ok(Ok(stats)) => {
             metrics::gauge!(telemetry::WORKSPACES).set(stats.workspaces as f64);
             metrics::gauge!(telemetry::ATTENDEES).set(stats.attendees as f64);
         }
-        _ => {
-            if let Some(c) = &app.cluster {
-                c.note_unanswered("no answer to /metrics' own query");
-            }
-        }
+        // Nothing on one node; across nodes, /health says so too from now on.
+        _ => app.presence.note_unanswered("no answer to /metrics' own query"),
     }
-    metrics::gauge!(telemetry::CLUSTER_MODE).set(if app.cluster.is_some() { 1.0 } else { 0.0 });
-    if let Some(c) = &app.cluster {
-        let h = c.health();
+    let shared = app.presence.shared_health();
+    metrics::gauge!(telemetry::CLUSTER_MODE).set(if shared.is_some() { 1.0 } else { 0.0 });
+    if let Some(h) = shared {
         metrics::gauge!(telemetry::REDIS_UP).set(if h.reachable { 1.0 } else { 0.0 });
         if let Some(ms) = h.latency_ms {
             metrics::gauge!(telemetry::REDIS_LATENCY_SECONDS).set(ms / 1000.0);

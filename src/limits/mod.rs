@@ -10,22 +10,23 @@
 
 mod bucket;
 mod client_ip;
+mod local;
 mod window;
 
 pub use bucket::TokenBucket;
 pub use client_ip::client_ip;
+pub use local::LocalCounters;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use dashmap::DashMap;
 
-use crate::cluster::Cluster;
 use crate::model::WorkspaceId;
 use crate::settings::LimitSettings;
-use crate::store::{CreateGate, JoinError, JoinRefusal, PinGate, Store, StoreError};
-use window::WindowCounter;
+use crate::store::{CreateGate, JoinError, PinGate, Store, StoreError};
 
 /// What a client sees when it hits a limit.
 pub const TOO_MANY_CONNECTIONS: &str = "Too many connections from your address.";
@@ -36,109 +37,66 @@ pub const TOO_MANY_CONNECTIONS: &str = "Too many connections from your address."
 const MAX_TRACKED: usize = 100_000;
 
 /// The window of `max_workspaces_per_ip_per_hour`.
-const CREATE_WINDOW: Duration = Duration::from_secs(3600);
+pub(crate) const CREATE_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Where the limits that N nodes must not multiply are counted: PIN
+/// failures and creates. On one node, in this process
+/// ([`LocalCounters`]); across nodes, in Redis (`cluster::limits`).
+#[async_trait]
+pub trait Counters: Send + Sync + 'static {
+    /// Where an attend's PIN limits are checked: read here now (one node),
+    /// or inside the attend's own step in Redis (cluster), at no round trip.
+    fn pin_gate(&self, limits: &LimitSettings, ip: IpAddr, workspace: &WorkspaceId) -> PinGate;
+
+    /// A wrong PIN the attend's step refused: counted here unless the step
+    /// counted it itself (a shared gate).
+    async fn wrong_pin(&self, ip: IpAddr, workspace: &WorkspaceId, gate: &PinGate) -> Result<(), StoreError>;
+
+    /// Where a create's limits are checked: here now, in order (the live
+    /// workspaces, then the address's creates, counted), or inside the
+    /// create's own step in Redis (cluster).
+    async fn create_gate(&self, limits: &LimitSettings, ip: IpAddr, store: &dyn Store)
+        -> Result<CreateGate, JoinError>;
+
+    /// A PIN failure of an imported workspace's bcrypt check (outside any step).
+    async fn pin_failed(&self, limits: &LimitSettings, ip: IpAddr, workspace: &WorkspaceId) -> Result<(), StoreError>;
+}
 
 pub struct Limits {
     pub settings: LimitSettings,
-    /// Cluster mode: the counters below are in Redis instead.
-    shared: Option<Arc<Cluster>>,
-    pins_by_ip: WindowCounter<(IpAddr, WorkspaceId)>,
-    pins_by_workspace: WindowCounter<WorkspaceId>,
-    creates_by_ip: WindowCounter<IpAddr>,
+    counters: Arc<dyn Counters>,
     connections: Arc<DashMap<IpAddr, usize>>,
 }
 
 impl Limits {
-    pub fn new(settings: LimitSettings, shared: Option<Arc<Cluster>>) -> Limits {
-        let pin_window = settings.failed_pin_window;
+    pub fn new(settings: LimitSettings, counters: Arc<dyn Counters>) -> Limits {
         Limits {
-            shared,
-            pins_by_ip: WindowCounter::new(pin_window, MAX_TRACKED),
-            pins_by_workspace: WindowCounter::new(pin_window, MAX_TRACKED),
-            creates_by_ip: WindowCounter::new(CREATE_WINDOW, MAX_TRACKED),
+            counters,
             connections: Arc::new(DashMap::new()),
             settings,
         }
     }
 
-    /// Where an attend's PIN limits are checked: read here now (one node),
-    /// or inside the attend's own step in Redis (cluster), at no round trip.
+    /// One node's limits: everything counted in this process.
+    pub fn local(settings: LimitSettings) -> Limits {
+        let counters = Arc::new(LocalCounters::new(&settings));
+        Limits::new(settings, counters)
+    }
+
     pub fn pin_gate(&self, ip: IpAddr, workspace: &WorkspaceId) -> PinGate {
-        let (max_by_ip, max_by_workspace) = (
-            self.settings.max_failed_pins_per_ip,
-            self.settings.max_failed_pins_per_workspace,
-        );
-        match &self.shared {
-            Some(_) => PinGate::Shared {
-                by_ip: crate::cluster::limits::pin_by_ip(ip, workspace),
-                by_workspace: crate::cluster::limits::pin_by_workspace(workspace),
-                max_by_ip,
-                max_by_workspace,
-                window: self.settings.failed_pin_window,
-            },
-            None => PinGate::Local {
-                allowed: self.pins_by_ip.count(&(ip, workspace.clone())) < max_by_ip
-                    && self.pins_by_workspace.count(workspace) < max_by_workspace,
-            },
-        }
+        self.counters.pin_gate(&self.settings, ip, workspace)
     }
 
-    /// A wrong PIN the attend's step refused: counted here unless the step
-    /// counted it itself (a shared gate).
     pub async fn wrong_pin(&self, ip: IpAddr, workspace: &WorkspaceId, gate: &PinGate) -> Result<(), StoreError> {
-        match gate {
-            PinGate::Shared { .. } => Ok(()),
-            PinGate::Local { .. } => self.pin_failed(ip, workspace).await,
-        }
+        self.counters.wrong_pin(ip, workspace, gate).await
     }
 
-    /// Where a create's limits are checked: here now, in order (the live
-    /// workspaces, then the address's creates, counted), or inside the
-    /// create's own step in Redis (cluster).
     pub async fn create_gate(&self, ip: IpAddr, store: &dyn Store) -> Result<CreateGate, JoinError> {
-        let max_live = self.settings.max_live_workspaces;
-        if self.shared.is_some() {
-            return Ok(CreateGate::Shared {
-                max_live,
-                by_ip: crate::cluster::limits::creates_by_ip(ip),
-                max_by_ip: self.settings.max_workspaces_per_ip_per_hour,
-                window: CREATE_WINDOW,
-            });
-        }
-        if store.workspace_count().await? >= max_live {
-            return Err(JoinError::Refused(JoinRefusal::LiveLimit));
-        }
-        if !self.create_allowed(ip) {
-            return Err(JoinError::Refused(JoinRefusal::CreateLimit));
-        }
-        Ok(CreateGate::Local)
+        self.counters.create_gate(&self.settings, ip, store).await
     }
 
-    /// A PIN failure of an imported workspace's bcrypt check (outside any step).
     pub async fn pin_failed(&self, ip: IpAddr, workspace: &WorkspaceId) -> Result<(), StoreError> {
-        match &self.shared {
-            Some(c) => {
-                let counters = [
-                    crate::cluster::limits::pin_by_ip(ip, workspace),
-                    crate::cluster::limits::pin_by_workspace(workspace),
-                ];
-                c.count(self.settings.failed_pin_window, None, &counters).await?;
-            }
-            None => {
-                self.pins_by_ip.add(&(ip, workspace.clone()));
-                self.pins_by_workspace.add(workspace);
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts a workspace creation from `ip` on this node; false when over the hourly cap.
-    fn create_allowed(&self, ip: IpAddr) -> bool {
-        if self.creates_by_ip.count(&ip) >= self.settings.max_workspaces_per_ip_per_hour {
-            return false;
-        }
-        self.creates_by_ip.add(&ip);
-        true
+        self.counters.pin_failed(&self.settings, ip, workspace).await
     }
 
     /// Takes a connection slot for `ip`; the slot is freed when the returned
@@ -176,16 +134,13 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        Limits::new(
-            LimitSettings {
-                max_failed_pins_per_ip: 2,
-                max_failed_pins_per_workspace: 3,
-                max_workspaces_per_ip_per_hour: 2,
-                max_connections_per_ip: 2,
-                ..LimitSettings::default()
-            },
-            None,
-        )
+        Limits::local(LimitSettings {
+            max_failed_pins_per_ip: 2,
+            max_failed_pins_per_workspace: 3,
+            max_workspaces_per_ip_per_hour: 2,
+            max_connections_per_ip: 2,
+            ..LimitSettings::default()
+        })
     }
 
     #[tokio::test]
@@ -224,25 +179,33 @@ mod tests {
         let gate = |ip| l.create_gate(ip, &store);
         assert_eq!(gate(ip).await, Ok(CreateGate::Local));
         assert_eq!(gate(ip).await, Ok(CreateGate::Local));
-        assert_eq!(gate(ip).await, Err(JoinError::Refused(JoinRefusal::CreateLimit)));
+        assert_eq!(
+            gate(ip).await,
+            Err(JoinError::Refused(crate::store::JoinRefusal::CreateLimit))
+        );
         assert_eq!(gate([10, 0, 0, 2].into()).await, Ok(CreateGate::Local));
     }
 
     #[tokio::test]
     async fn the_live_cap_is_checked_before_an_address_is_counted() {
-        let l = Limits::new(
-            LimitSettings {
-                max_live_workspaces: 0,
-                max_workspaces_per_ip_per_hour: 1,
-                ..LimitSettings::default()
-            },
-            None,
-        );
+        let settings = LimitSettings {
+            max_live_workspaces: 0,
+            max_workspaces_per_ip_per_hour: 1,
+            ..LimitSettings::default()
+        };
+        let counters = LocalCounters::new(&settings);
         let store = crate::store::MemoryStore::default();
         let ip: IpAddr = [10, 0, 0, 1].into();
-        let refused = Err(JoinError::Refused(JoinRefusal::LiveLimit));
-        assert_eq!(l.create_gate(ip, &store).await, refused);
-        assert_eq!(l.create_gate(ip, &store).await, refused, "not counted as a create");
-        assert!(l.create_allowed(ip), "the address still has its create");
+        let refused = Err(JoinError::Refused(crate::store::JoinRefusal::LiveLimit));
+        assert_eq!(counters.create_gate(&settings, ip, &store).await, refused);
+        assert_eq!(
+            counters.create_gate(&settings, ip, &store).await,
+            refused,
+            "not counted as a create"
+        );
+        assert!(
+            counters.create_allowed(&settings, ip),
+            "the address still has its create"
+        );
     }
 }

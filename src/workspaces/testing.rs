@@ -38,7 +38,7 @@ pub fn core(capacity: usize) -> (Workspaces, Arc<Recorded>) {
         Arc::new(MemoryStore::new()),
         Tokens::new(b"a test jwt secret", b"a test salt", "::"),
         false,
-        Arc::new(Limits::new(LimitSettings::default(), None)),
+        Arc::new(Limits::local(LimitSettings::default())),
         Rules { capacity, id_len: 10 },
         sink,
     );
