@@ -21,6 +21,7 @@ use sha1::Sha1;
 use tokio::sync::Mutex;
 
 use crate::settings::{Settings, TurnRest};
+use crate::telemetry;
 
 pub struct IceServers {
     fixed: Value,
@@ -232,7 +233,7 @@ impl Twilio {
             Cache::Failed { until } if *until > now => return None,
             _ => {}
         }
-        metrics::counter!("wrw_ice_provider_calls_total", "provider" => "twilio").increment(1);
+        metrics::counter!(telemetry::ICE_PROVIDER_CALLS_TOTAL, "provider" => "twilio").increment(1);
         match self.fetch().await {
             Ok((servers, ttl)) => {
                 let margin = self.margin.min(ttl / 2);
@@ -243,7 +244,7 @@ impl Twilio {
                 Some(servers)
             }
             Err(e) => {
-                metrics::counter!("wrw_ice_provider_failures_total", "provider" => "twilio").increment(1);
+                metrics::counter!(telemetry::ICE_PROVIDER_FAILURES_TOTAL, "provider" => "twilio").increment(1);
                 tracing::error!(error = %e, "Twilio token request failed; answering with the static ICE servers");
                 *cache = Cache::Failed {
                     until: now + RETRY_AFTER,

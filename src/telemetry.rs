@@ -36,8 +36,13 @@ pub const ORIGINAL_TOKEN_CHECK_SECONDS: &str = "wrw_original_token_check_seconds
 pub const ICE_PROVIDER_CALLS_TOTAL: &str = "wrw_ice_provider_calls_total";
 pub const ICE_PROVIDER_FAILURES_TOTAL: &str = "wrw_ice_provider_failures_total";
 pub const REDIS_PUBLISH_DROPPED_TOTAL: &str = "wrw_redis_publish_dropped_total";
+/// The adapter's messages this node received from Redis (its own excluded):
+/// what room channels spare a node with no part in a room's traffic.
 pub const REDIS_MESSAGES_RECEIVED_TOTAL: &str = "wrw_redis_messages_received_total";
 pub const REDIS_MESSAGES_DROPPED_TOTAL: &str = "wrw_redis_messages_dropped_total";
+/// Changes of this node's holds (joins, departures) Redis could not be told:
+/// applied by the reconcile once it answers.
+pub const REDIS_HOLDS_UNRECORDED_TOTAL: &str = "wrw_redis_holds_unrecorded_total";
 
 /// Counters `/metrics` lists from the first scrape on (README says which),
 /// at 0 until they count: an operator alerting on them should not have to

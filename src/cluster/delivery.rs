@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 use super::driver::Handlers;
 use crate::signaling::backlog::{Backlogs, Outgoing, MAX_PAUSE, MIN_PAUSE};
+use crate::telemetry;
 
 /// Room-channel messages received and not yet delivered; beyond this they
 /// are dropped (counted in `wrw_redis_messages_dropped_total`).
@@ -147,7 +148,7 @@ fn to_adapter(handlers: &Handlers, request: &str, chan: String, payload: Vec<u8>
     let handlers = handlers.read().expect("not poisoned");
     if let Some(tx) = handlers.get(&chan).or_else(|| handlers.get(request)) {
         if tx.try_send((chan, payload)).is_err() {
-            metrics::counter!("wrw_redis_messages_dropped_total").increment(1);
+            metrics::counter!(telemetry::REDIS_MESSAGES_DROPPED_TOTAL).increment(1);
         }
     }
 }

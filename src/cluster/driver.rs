@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 
 use super::request::single_room;
 use super::rooms::RoomChannels;
+use crate::telemetry;
 
 /// Where a received pub/sub message goes, by channel.
 pub type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
@@ -125,7 +126,7 @@ async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<Publis
         let sent = tokio::time::timeout(timeout, pipe.query_async::<()>(&mut conn)).await;
         if !matches!(sent, Ok(Ok(()))) {
             let n = pipe.cmd_iter().count() as u64;
-            metrics::counter!("wrw_redis_publish_dropped_total").increment(n);
+            metrics::counter!(telemetry::REDIS_PUBLISH_DROPPED_TOTAL).increment(n);
             tracing::debug!(messages = n, "could not publish to Redis");
         }
     }
@@ -156,7 +157,7 @@ impl Driver for ClusterDriver {
             })
             .is_err()
         {
-            metrics::counter!("wrw_redis_publish_dropped_total").increment(1);
+            metrics::counter!(telemetry::REDIS_PUBLISH_DROPPED_TOTAL).increment(1);
         }
         Ok(())
     }

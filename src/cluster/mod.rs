@@ -49,6 +49,7 @@ use crate::model::{AttendeeId, WorkspaceId};
 use crate::presence::SharedHealth;
 use crate::settings::{Secret, Settings};
 use crate::store::StoreError;
+use crate::telemetry;
 use driver::{Handlers, Loopback};
 use membership::MembershipCache;
 use rooms::RoomChannels;
@@ -71,9 +72,6 @@ const STALE: Duration = Duration::from_millis(1200);
 const JOIN_DEADLINE: Duration = Duration::from_millis(500);
 /// Bound on reaching Redis at startup.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
-/// The adapter's messages this node received from Redis (its own excluded):
-/// what room channels spare a node with no part in a room's traffic.
-const RECEIVED_METRIC: &str = "wrw_redis_messages_received_total";
 
 #[derive(Debug, Error)]
 pub enum ClusterError {
@@ -212,7 +210,7 @@ impl Cluster {
             expiry: settings.workspace_expiry,
         });
         tokio::spawn(Cluster::flush_holds(Arc::downgrade(&cluster), hold_changes));
-        metrics::counter!(RECEIVED_METRIC).increment(0);
+        metrics::counter!(telemetry::REDIS_MESSAGES_RECEIVED_TOTAL).increment(0);
         // The first beat registers the node before it serves anyone.
         cluster.beat().await;
         tracing::info!(node = %cluster.node_id, redis = %addr, "cluster mode: workspaces shared through Redis");
@@ -443,7 +441,7 @@ fn push_router(
     loopback: Arc<Loopback>,
 ) -> impl Fn(PushInfo) -> Result<(), Infallible> + Send + Sync + 'static {
     // Counted for every relay from another node: the handle is looked up once.
-    let received = metrics::counter!(RECEIVED_METRIC);
+    let received = metrics::counter!(telemetry::REDIS_MESSAGES_RECEIVED_TOTAL);
     move |msg: PushInfo| {
         match msg.kind {
             PushKind::Disconnection => {
@@ -485,7 +483,7 @@ fn push_router(
                     if let Some(tx) = tx {
                         received.increment(1);
                         if tx.try_send((chan, payload)).is_err() {
-                            metrics::counter!("wrw_redis_messages_dropped_total").increment(1);
+                            metrics::counter!(telemetry::REDIS_MESSAGES_DROPPED_TOTAL).increment(1);
                         }
                     }
                 }

@@ -19,6 +19,7 @@ use crate::hub::{rooms_of, Hub};
 use crate::model::{Attendee, AttendeeId, WorkspaceId};
 use crate::presence::{Due, Presence, SharedHealth};
 use crate::store::{Hold, StoreError};
+use crate::telemetry;
 
 /// Health is probed at least this often, so `/health` turns within 2 s.
 const MAX_PROBE_PERIOD: Duration = Duration::from_millis(500);
@@ -141,6 +142,7 @@ impl Cluster {
                 // The next beat that reaches Redis reconciles this node's holdings.
                 c.reconcile_pending.store(true, std::sync::atomic::Ordering::Release);
                 tracing::warn!(changes = batch.len(), error = %e, "could not record holds and departures in Redis (reconciled when it answers)");
+                metrics::counter!(telemetry::REDIS_HOLDS_UNRECORDED_TOTAL).increment(batch.len() as u64);
             }
             for change in batch.drain(..) {
                 if let Some(done) = change.done {
@@ -208,9 +210,9 @@ impl Cluster {
             was_ok
         };
         let up = answer.is_ok();
-        metrics::gauge!("wrw_redis_up").set(if up { 1.0 } else { 0.0 });
+        metrics::gauge!(telemetry::REDIS_UP).set(if up { 1.0 } else { 0.0 });
         if let Ok(alive) = answer {
-            metrics::gauge!("wrw_redis_latency_seconds").set(started.elapsed().as_secs_f64());
+            metrics::gauge!(telemetry::REDIS_LATENCY_SECONDS).set(started.elapsed().as_secs_f64());
             if (alive == 0 || !was_ok) && self.reconcile().await.is_err() {
                 // Tried again at the next beat.
                 self.reconcile_pending.store(true, std::sync::atomic::Ordering::Release);

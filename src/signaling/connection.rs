@@ -44,6 +44,7 @@ use super::{event_counts, payload};
 use super::{Ctx, EventName, Rejection};
 use crate::app::App;
 use crate::limits;
+use crate::telemetry;
 
 /// How many events one socket may have waiting before it is told to slow
 /// down: this many, or its allowed burst (`event_burst`) if larger, so that
@@ -122,7 +123,7 @@ fn on_connect<A: Adapter>(socket: SocketRef<A>, app: Arc<App>) -> Result<(), Box
     tracing::debug!(sid = %socket.id, %ip, protocol = ?socket.protocol(), transport = ?socket.transport_type(), "connected");
     let Some(slot) = app.limits.connect(ip) else {
         tracing::info!(%ip, "connection refused: too many connections from this address");
-        metrics::counter!("wrw_connections_refused_total").increment(1);
+        metrics::counter!(telemetry::CONNECTIONS_REFUSED_TOTAL).increment(1);
         return Err(Box::new(limits::TOO_MANY_CONNECTIONS));
     };
     let session = Session::new(ip, slot, &app.settings.limits);

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use super::Tokens;
 use crate::model::{AttendeeId, WorkspaceId};
+use crate::telemetry;
 
 /// At most this many cached verdicts; the oldest go first.
 const MAX_VERDICTS: usize = 100_000;
@@ -133,7 +134,7 @@ impl OriginalVerifier {
         let ok = tokio::task::spawn_blocking(move || bcrypt::verify(&input, &hash).unwrap_or(false))
             .await
             .unwrap_or(false);
-        metrics::histogram!("wrw_original_token_check_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!(telemetry::ORIGINAL_TOKEN_CHECK_SECONDS).record(started.elapsed().as_secs_f64());
         ok
     }
 

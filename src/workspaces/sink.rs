@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use super::events::{DestroyReason, LeaveReason, WorkspaceEvent};
+use crate::telemetry;
 
 /// Something told about every workspace event, in order.
 pub trait Consumer: Send + Sync + 'static {
@@ -81,7 +82,7 @@ impl Consumer for Logs {
                 DestroyReason::Owner => tracing::info!(%workspace, "workspace destroyed"),
                 DestroyReason::Expired => {
                     tracing::info!(%workspace, "workspace expired: no member connected for the expiry period");
-                    metrics::counter!("wrw_workspaces_expired_total").increment(1);
+                    metrics::counter!(telemetry::WORKSPACES_EXPIRED_TOTAL).increment(1);
                 }
             },
         }

@@ -31,12 +31,17 @@ impl Consumer for Recorded {
 
 /// A core with room for `capacity` attendees per workspace, and what its sink heard.
 pub fn core(capacity: usize) -> (Workspaces, Arc<Recorded>) {
+    core_with_secret(capacity, b"a test jwt secret")
+}
+
+/// A core that signs its tokens with `jwt_secret`.
+pub fn core_with_secret(capacity: usize, jwt_secret: &[u8]) -> (Workspaces, Arc<Recorded>) {
     let recorded = Arc::new(Recorded::default());
     let mut sink = EventSink::standard();
     sink.subscribe(recorded.clone());
     let core = Workspaces::new(
         Arc::new(MemoryStore::new()),
-        Tokens::new(b"a test jwt secret", b"a test salt", "::"),
+        Tokens::new(jwt_secret, b"a test salt", "::"),
         false,
         Arc::new(Limits::local(LimitSettings::default())),
         Rules { capacity, id_len: 10 },

@@ -47,6 +47,12 @@ impl std::fmt::Debug for Payload {
 }
 
 impl Payload {
+    /// A payload from its JSON text, for tests of what reads payloads.
+    #[cfg(test)]
+    pub fn from_json(text: &str) -> Payload {
+        Payload(serde_json::from_str(text).expect("a JSON object"))
+    }
+
     /// Its size as sent, field names included.
     pub fn size(&self) -> usize {
         self.0.iter().map(|(k, v)| k.len() + v.get().len()).sum()

@@ -155,3 +155,6 @@ impl Member {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
