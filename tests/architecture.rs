@@ -13,8 +13,23 @@ use std::path::{Path, PathBuf};
 /// module → module it refers to → where (the first `file:line` found).
 type Graph = BTreeMap<String, BTreeMap<String, String>>;
 
-#[test]
-fn the_top_level_modules_refer_to_each_other_without_a_circle() {
+/// The floors of README's "How it is built", bottom first: a module refers
+/// only to modules on floors below its own. A new top-level module must be
+/// given its floor here.
+const FLOORS: &[&[&str]] = &[
+    &["model", "telemetry", "settings", "banner"],
+    &["hub", "tokens", "store", "tls", "ice", "slow_clients"],
+    &["limits", "presence"],
+    &["workspaces"],
+    &["cluster"],
+    &["app"],
+    &["signaling", "http"],
+    &["startup"],
+    &["check"],
+];
+
+/// The top-level modules and what each refers to.
+fn top_level_graph() -> Graph {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let modules = lib_modules(&src);
     let mut graph = Graph::new();
@@ -23,10 +38,34 @@ fn the_top_level_modules_refer_to_each_other_without_a_circle() {
         let first = relative.components().next().unwrap().as_os_str().to_string_lossy();
         let module = first.trim_end_matches(".rs");
         if modules.contains(module) {
+            graph.entry(module.to_string()).or_default();
             add_references(&mut graph, module, &file, "crate::", &modules);
         }
     }
-    assert_no_circle(&graph);
+    graph
+}
+
+#[test]
+fn the_top_level_modules_refer_to_each_other_without_a_circle() {
+    assert_no_circle(&top_level_graph());
+}
+
+#[test]
+fn every_module_refers_only_to_floors_below_its_own() {
+    let floor = |m: &str| FLOORS.iter().position(|f| f.contains(&m));
+    let mut wrong = Vec::new();
+    for (module, refs) in top_level_graph() {
+        let Some(own) = floor(&module) else {
+            wrong.push(format!("{module} has no floor in FLOORS"));
+            continue;
+        };
+        for (to, at) in refs {
+            if floor(&to).is_none_or(|f| f >= own) {
+                wrong.push(format!("{module} → {to} ({at}) does not go down"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]

@@ -27,7 +27,7 @@ use socketioxide_core::Value;
 use tokio::sync::mpsc;
 
 use super::driver::Handlers;
-use crate::signaling::backlog::{Backlogs, Outgoing, MAX_PAUSE, MIN_PAUSE};
+use crate::slow_clients::backlog::{Backlogs, Outgoing, MAX_PAUSE, MIN_PAUSE};
 use crate::telemetry;
 
 /// Room-channel messages received and not yet delivered; beyond this they

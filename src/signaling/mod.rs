@@ -4,7 +4,6 @@
 
 mod alerts;
 mod announce;
-pub mod backlog;
 mod call;
 mod connection;
 mod due;

@@ -1,6 +1,6 @@
 //! The hot path: ICE candidates and SDP negotiation, forwarded to the target
 //! attendee's sockets only. The candidate and the SDP go out as the raw JSON
-//! text they arrived as (`payload.rs`), never parsed nor re-escaped.
+//! text they arrived as (`payload/`), never parsed nor re-escaped.
 
 use serde::Serialize;
 use serde_json::value::RawValue;

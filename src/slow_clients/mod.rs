@@ -4,6 +4,9 @@
 //! again once there is room, else dropped, counted and logged), and
 //! `connections` cuts the TCP connection of a client that has read nothing
 //! for that long, which is the only way to end such a socket (see there).
+//! `backlog` keeps, in order, the relays from other nodes that wait for a
+//! full socket's queue.
 
+pub mod backlog;
 pub mod connections;
 pub mod sends;

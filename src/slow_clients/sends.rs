@@ -20,7 +20,7 @@
 //! again), else those already known to be full; what cannot be attributed
 //! is dropped and logged without a sid. A relay from another node (cluster
 //! mode) cannot make its sender wait: it waits in this node's backlog for
-//! the socket instead (`signaling/backlog.rs`), bounded the same way, and its drops
+//! the socket instead (`backlog.rs`), bounded the same way, and its drops
 //! are counted and logged here too.
 
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 // each send N negotiations of an SDP's size to the other back to back, with
 // default settings: every one arrives, in order, and the nodes log no line
 // per message. A relay to a socket whose queue is full waits until it has
-// room (src/signaling/stall.rs), so the sender's later events wait behind it.
+// room (src/slow_clients/sends.rs), so the sender's later events wait behind it.
 //
 // N stays within the default event burst (`event_burst` 600): beyond it the
 // per-socket event rate refuses events by design (hostile/), which a burst

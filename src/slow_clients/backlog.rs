@@ -24,7 +24,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 
-use crate::slow_clients::sends;
+use super::sends;
 
 /// At most this many relays wait for one socket (about 7 MB of SDPs); more
 /// are dropped and counted.
