@@ -22,6 +22,9 @@
 # ONLY=REGEX runs only the scenarios whose name matches (e.g. ONLY='auth|join'
 # or ONLY='relay-ice-eio4') and leaves BENCHMARKS.md alone: for a quick
 # comparison while working; the table comes from full runs only.
+# BEFORE_BIN=PATH (with ONLY): a server binary built from an earlier commit
+# takes the floor's place, so that "floor" in the results is *before* and the
+# ratio is after/before: one change measured in one interleaved run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -39,6 +42,11 @@ CHURN_RATE=${CHURN_RATE:-1200}
 CHURN_MAX_SECS=${CHURN_MAX_SECS:-600}
 CHURN_EIOS=${CHURN_EIOS:-"4 3"}
 ONLY=${ONLY:-}
+BEFORE_BIN=${BEFORE_BIN:-}
+if [ -n "$BEFORE_BIN" ] && [ -z "$ONLY" ]; then
+  echo "BEFORE_BIN needs ONLY: BENCHMARKS.md's table compares with the floor" >&2
+  exit 2
+fi
 # The server's pong wait. Not ping_interval: while IDLE_CONNS sockets connect,
 # both cores are saturated and one pong in 18 000 took over 5 s to arrive
 # (bench/idle-memory.md), which the idle run then counted as a drop.
@@ -71,7 +79,7 @@ max_workspaces_per_ip_per_hour = 1000000
 $EXTRA_TOML
 TOML
   local bin=$BIN/webrtc-workspaces-server
-  [ "$kind" = floor ] && bin=$BIN/examples/floor
+  [ "$kind" = floor ] && bin=${BEFORE_BIN:-$BIN/examples/floor}
   launch "$dir" "$bin" error
 }
 
