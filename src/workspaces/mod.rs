@@ -415,7 +415,8 @@ impl Workspaces {
         }
     }
 
-    /// For tests and tools: the tokens the core signs with.
+    /// The tokens the core signs with (tests forge with another core's).
+    #[cfg(test)]
     pub fn tokens(&self) -> &Tokens {
         &self.tokens
     }
