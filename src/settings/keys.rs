@@ -14,7 +14,10 @@ use std::time::Duration;
 use super::declare::{env_keys, file_keys};
 use super::https::{HttpsFiles, HttpsTable};
 use super::rules::*;
-use super::{CorsOrigins, DemoPage, LegacyTokens, LogFormat, MetricsEndpoint, Secret, Secrets, TurnRest, CONFIG_FILE};
+use super::{
+    CorsOrigins, DemoPage, LegacyTokens, LogFormat, MetricsEndpoint, OperatorEndpoint, OperatorKeys, Secret, Secrets,
+    TurnRest, CONFIG_FILE,
+};
 
 env_keys! {
     keys ENV_KEYS;
@@ -39,6 +42,8 @@ env_keys! {
         "TURN_SECRET" => turn_secret: Option<Secret<String>>, Hidden;
         /// Cluster mode: the Redis every node shares (`redis://host:port/db`, `rediss://` for TLS).
         "REDIS_URL" => redis_url: Option<Secret<String>>, RedisUrl;
+        /// Keys of the operator API (`/api/v1`), comma-separated (several: rotation), each at least 16 characters. Unset: the API is off.
+        "OPERATOR_API_KEYS" => operator_api_keys: Option<OperatorKeys>, OperatorApiKeys;
     }
     read elsewhere {
         /// Path of the config file (`Settings::load_from`; `--config` wins over it).
@@ -116,6 +121,8 @@ file_keys! {
         "workspace_expiry_secs" => workspace_expiry: Duration = 86_400, PositiveSecs;
         /// Where `/metrics` is served: "" (the main port), "off" or "ip:port".
         "metrics_address" => metrics: MetricsEndpoint = "", MetricsAddress;
+        /// Where the operator API (`/api/v1`, with OPERATOR_API_KEYS) is served: "" (the main port) or "ip:port".
+        "operator_address" => operator: OperatorEndpoint = "", OperatorAddress;
         /// Serve the demo and self-test page at `/demo`: "auto" (in development mode), "on" or "off".
         "demo_page" => demo_page: DemoPage = "auto", OneOf;
         /// "text" or "json" (one object per line).
@@ -145,6 +152,8 @@ file_keys! {
             pub limits: LimitSettings,
             /// `REDIS_URL`: cluster mode when set.
             pub redis_url: Option<Secret<String>>,
+            /// `OPERATOR_API_KEYS`: the operator API is on when set.
+            pub operator_api_keys: Option<OperatorKeys>,
         }
     }
 

@@ -14,6 +14,7 @@
 //!   tables held against the declarations.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -119,6 +120,51 @@ pub enum MetricsEndpoint {
     /// On a listener of its own (e.g. only on a private interface).
     Separate(std::net::SocketAddr),
     Off,
+}
+
+/// Where the operator API is served (when `OPERATOR_API_KEYS` is set).
+#[derive(Clone, Debug, PartialEq)]
+pub enum OperatorEndpoint {
+    /// On the main port, under `/api/v1`.
+    SamePort,
+    /// On a listener of its own (plain HTTP, e.g. only on a private interface).
+    Separate(std::net::SocketAddr),
+}
+
+/// The operator API's keys. Never printed (`Debug` is redacted); a key
+/// offered is compared with each in constant time.
+#[derive(Clone)]
+pub struct OperatorKeys(Vec<Secret<String>>);
+
+impl OperatorKeys {
+    /// The shortest key accepted: a guessable key would make the API an open door.
+    pub const MIN_LEN: usize = 16;
+
+    pub fn new(keys: Vec<Secret<String>>) -> OperatorKeys {
+        OperatorKeys(keys)
+    }
+
+    /// Whether `offered` is one of the keys. Every key is compared, each in
+    /// constant time, so neither which key matched nor how much of it leaks.
+    pub fn accepts(&self, offered: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let mut any = subtle::Choice::from(0u8);
+        for key in &self.0 {
+            any |= key.expose().as_bytes().ct_eq(offered.as_bytes());
+        }
+        any.into()
+    }
+
+    /// The first key: what the command line (`workspaces …`) calls the API with.
+    pub fn first(&self) -> &Secret<String> {
+        &self.0[0]
+    }
+}
+
+impl fmt::Debug for OperatorKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OperatorKeys([redacted] × {})", self.0.len())
+    }
 }
 
 /// Whether tokens signed by the original Node server are accepted.
@@ -334,6 +380,7 @@ impl Settings {
                 turn_rest,
                 limits,
                 redis_url: env.redis_url,
+                operator_api_keys: env.operator_api_keys,
             },
         )?;
         let mut settings = settings;

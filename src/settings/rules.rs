@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::declare::{EnvRule, Rule};
-use super::{invalid, CorsOrigins, DemoPage, LegacyTokens, LogFormat, MetricsEndpoint, Secret, SettingsError};
+use super::{
+    invalid, CorsOrigins, DemoPage, LegacyTokens, LogFormat, MetricsEndpoint, OperatorEndpoint, OperatorKeys, Secret,
+    SettingsError,
+};
 
 // ------------------------------------------------------------ config.js.toml
 
@@ -315,6 +318,24 @@ impl Rule<MetricsEndpoint> for MetricsAddress {
     }
 }
 
+/// `""` (the main port) or `"ip:port"`.
+pub struct OperatorAddress;
+
+impl Rule<OperatorEndpoint> for OperatorAddress {
+    type Raw = String;
+    fn check(key: &'static str, raw: String) -> Result<OperatorEndpoint, SettingsError> {
+        match raw.trim() {
+            "" => Ok(OperatorEndpoint::SamePort),
+            a => a.parse().map(OperatorEndpoint::Separate).map_err(|_| {
+                invalid(
+                    key,
+                    format!("expected \"\" or an address like 127.0.0.1:9200, got {a:?}"),
+                )
+            }),
+        }
+    }
+}
+
 /// IP addresses or networks (`10.0.0.0/8`).
 pub struct Networks;
 
@@ -425,6 +446,38 @@ pub struct Hidden;
 impl EnvRule<Option<Secret<String>>> for Hidden {
     fn check(_: &'static str, value: Option<&str>) -> Result<Option<Secret<String>>, SettingsError> {
         Ok(value.map(Secret::from))
+    }
+}
+
+/// `OPERATOR_API_KEYS`: comma-separated keys, none blank or short. The
+/// error never repeats a key.
+pub struct OperatorApiKeys;
+
+impl EnvRule<Option<OperatorKeys>> for OperatorApiKeys {
+    fn check(key: &'static str, value: Option<&str>) -> Result<Option<OperatorKeys>, SettingsError> {
+        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let mut keys = Vec::new();
+        for (i, k) in value.split(',').map(str::trim).enumerate() {
+            if k.chars().count() < OperatorKeys::MIN_LEN {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "key {} of the list is {}; each key needs at least {} characters (e.g. `openssl rand -hex 32`)",
+                        i + 1,
+                        if k.is_empty() {
+                            "blank".to_string()
+                        } else {
+                            "too short".to_string()
+                        },
+                        OperatorKeys::MIN_LEN
+                    ),
+                ));
+            }
+            keys.push(Secret::from(k));
+        }
+        Ok(Some(OperatorKeys::new(keys)))
     }
 }
 
