@@ -12,6 +12,7 @@ use crate::presence::Presence;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tokens::Tokens;
+use crate::webhooks::Webhooks;
 use crate::workspaces::{EventSink, Rules, Workspaces};
 
 /// What differs between one node and many.
@@ -33,6 +34,8 @@ pub struct App {
     pub io: Arc<dyn Hub>,
     /// Who is connected, on this node or across nodes.
     pub presence: Arc<dyn Presence>,
+    /// The webhook sender, when `webhook_urls` is set (a consumer of the core's events).
+    pub webhooks: Option<Arc<Webhooks>>,
     pub started: std::time::Instant,
     draining: AtomicBool,
 }
@@ -50,14 +53,12 @@ impl App {
             capacity: settings.max_capacity_of_workspace,
             id_len: settings.workspace_id_len,
         };
-        let workspaces = Workspaces::new(
-            backends.store,
-            tokens,
-            legacy_tokens,
-            limits.clone(),
-            rules,
-            EventSink::standard(),
-        );
+        let mut sink = EventSink::standard();
+        let webhooks = Webhooks::from_settings(&settings);
+        if let Some(w) = &webhooks {
+            sink.subscribe(w.clone());
+        }
+        let workspaces = Workspaces::new(backends.store, tokens, legacy_tokens, limits.clone(), rules, sink);
         App {
             ice: IceServers::from_settings(&settings),
             settings,
@@ -65,6 +66,7 @@ impl App {
             limits,
             io,
             presence: backends.presence,
+            webhooks,
             started: std::time::Instant::now(),
             draining: AtomicBool::new(false),
         }

@@ -64,7 +64,7 @@ impl IceServers {
         let provider = if let Some((sid, token)) = &settings.twilio {
             Provider::Twilio(Twilio {
                 client: reqwest::Client::builder()
-                    .use_preconfigured_tls(twilio_tls())
+                    .use_preconfigured_tls(crate::tls::client_config())
                     .timeout(settings.twilio_timeout)
                     .build()
                     .expect("an HTTP client with a fixed configuration builds"),
@@ -178,17 +178,6 @@ fn turn_rest_servers(turn: &TurnRest, who: &str, now: SystemTime) -> Vec<Value> 
         .iter()
         .map(|u| json!({"urls": u, "url": u, "username": username, "credential": credential}))
         .collect()
-}
-
-fn twilio_tls() -> rustls::ClientConfig {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
 }
 
 struct Twilio {

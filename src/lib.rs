@@ -18,6 +18,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod tokens;
+pub mod webhooks;
 pub mod workspaces;
 
 pub use check::check;

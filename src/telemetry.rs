@@ -21,6 +21,9 @@ pub const CLUSTER_MODE: &str = "wrw_cluster_mode";
 pub const UPTIME_SECONDS: &str = "wrw_uptime_seconds";
 pub const REDIS_UP: &str = "wrw_redis_up";
 pub const REDIS_LATENCY_SECONDS: &str = "wrw_redis_latency_seconds";
+/// Webhook deliveries queued or waiting for a retry.
+pub const WEBHOOK_PENDING: &str = "wrw_webhook_pending";
+pub const WEBHOOK_OLDEST_PENDING_SECONDS: &str = "wrw_webhook_oldest_pending_seconds";
 
 // Counters and histograms, counted where things happen.
 pub const EVENTS_TOTAL: &str = "wrw_events_total";
@@ -29,6 +32,8 @@ pub const CONNECTIONS_REFUSED_TOTAL: &str = "wrw_connections_refused_total";
 pub const MESSAGES_DROPPED_TOTAL: &str = "wrw_messages_dropped_total";
 pub const STALLED_CONNECTIONS_CUT_TOTAL: &str = "wrw_stalled_connections_cut_total";
 pub const WORKSPACES_EXPIRED_TOTAL: &str = "wrw_workspaces_expired_total";
+/// Webhook tries by result: delivered, retried (a try failed, another comes), failed (no try left).
+pub const WEBHOOK_DELIVERIES_TOTAL: &str = "wrw_webhook_deliveries_total";
 pub const STORE_WRITES_TOTAL: &str = "wrw_store_writes_total";
 pub const STORE_WRITE_SECONDS: &str = "wrw_store_write_seconds";
 pub const STORE_COMPACTIONS_TOTAL: &str = "wrw_store_compactions_total";

@@ -163,3 +163,16 @@ impl Tls {
         }
     }
 }
+
+/// TLS for the server's own outgoing calls (Twilio, webhooks): the web's
+/// public roots, and our crypto provider (the process installs none).
+pub fn client_config() -> rustls::ClientConfig {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}

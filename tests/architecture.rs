@@ -21,7 +21,7 @@ const FLOORS: &[&[&str]] = &[
     &["hub", "tokens", "store", "tls", "ice", "slow_clients"],
     &["limits", "presence"],
     &["workspaces"],
-    &["cluster"],
+    &["cluster", "webhooks"],
     &["app"],
     &["signaling"],
     &["http"],

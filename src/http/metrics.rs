@@ -47,6 +47,9 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             metrics::gauge!(telemetry::REDIS_LATENCY_SECONDS).set(ms / 1000.0);
         }
     }
+    if let Some(w) = &app.webhooks {
+        w.record_gauges();
+    }
     metrics::gauge!(telemetry::UPTIME_SECONDS).set(app.started.elapsed().as_secs_f64());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

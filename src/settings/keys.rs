@@ -16,7 +16,7 @@ use super::https::{HttpsFiles, HttpsTable};
 use super::rules::*;
 use super::{
     CorsOrigins, DemoPage, LegacyTokens, LogFormat, MetricsEndpoint, OperatorEndpoint, OperatorKeys, Secret, Secrets,
-    TurnRest, CONFIG_FILE,
+    TurnRest, WebhookSecrets, CONFIG_FILE,
 };
 
 env_keys! {
@@ -44,6 +44,8 @@ env_keys! {
         "REDIS_URL" => redis_url: Option<Secret<String>>, RedisUrl;
         /// Keys of the operator API (`/api/v1`), comma-separated (several: rotation), each at least 16 characters. Unset: the API is off.
         "OPERATOR_API_KEYS" => operator_api_keys: Option<OperatorKeys>, OperatorApiKeys;
+        /// Signs the webhooks (Standard Webhooks, `whsec_…`), comma-separated (several: rotation). Required with `webhook_urls`.
+        "WEBHOOK_SECRET" => webhook_secret: Option<WebhookSecrets>, WebhookSecretList;
     }
     read elsewhere {
         /// Path of the config file (`Settings::load_from`; `--config` wins over it).
@@ -123,6 +125,12 @@ file_keys! {
         "metrics_address" => metrics: MetricsEndpoint = "", MetricsAddress;
         /// Where the operator API (`/api/v1`, with OPERATOR_API_KEYS) is served: "" (the main port) or "ip:port".
         "operator_address" => operator: OperatorEndpoint = "", OperatorAddress;
+        /// URLs that receive every workspace event as a signed POST (webhooks; with WEBHOOK_SECRET).
+        "webhook_urls" => webhook_urls: Vec<String> = [], HttpUrls;
+        /// The pauses before each retry of a webhook that failed (each ±20 % jitter; a longer Retry-After wins).
+        "webhook_retry_delays_ms" => webhook_retry_delays: Vec<Duration> = [5000, 300000, 1800000, 7200000, 18000000, 36000000, 36000000], MillisList;
+        /// Bound on one webhook try.
+        "webhook_timeout_ms" => webhook_timeout: Duration = 5000, IntMillis<100, 60_000>;
         /// Serve the demo and self-test page at `/demo`: "auto" (in development mode), "on" or "off".
         "demo_page" => demo_page: DemoPage = "auto", OneOf;
         /// "text" or "json" (one object per line).
@@ -154,6 +162,8 @@ file_keys! {
             pub redis_url: Option<Secret<String>>,
             /// `OPERATOR_API_KEYS`: the operator API is on when set.
             pub operator_api_keys: Option<OperatorKeys>,
+            /// `WEBHOOK_SECRET` (set whenever `webhook_urls` is not empty).
+            pub webhook_secret: Option<WebhookSecrets>,
         }
     }
 

@@ -167,6 +167,30 @@ impl fmt::Debug for OperatorKeys {
     }
 }
 
+/// The webhook signing secrets (Standard Webhooks: the bytes after `whsec_`,
+/// base64-decoded). Never printed.
+#[derive(Clone)]
+pub struct WebhookSecrets(Vec<Secret<Vec<u8>>>);
+
+impl WebhookSecrets {
+    /// The fewest bytes a secret may have.
+    pub const MIN_BYTES: usize = 24;
+
+    pub fn new(secrets: Vec<Secret<Vec<u8>>>) -> WebhookSecrets {
+        WebhookSecrets(secrets)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.iter().map(|s| s.expose().as_slice())
+    }
+}
+
+impl fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WebhookSecrets([redacted] × {})", self.0.len())
+    }
+}
+
 /// Whether tokens signed by the original Node server are accepted.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LegacyTokens {
@@ -381,8 +405,15 @@ impl Settings {
                 limits,
                 redis_url: env.redis_url,
                 operator_api_keys: env.operator_api_keys,
+                webhook_secret: env.webhook_secret,
             },
         )?;
+        if !settings.webhook_urls.is_empty() && settings.webhook_secret.is_none() {
+            return Err(invalid(
+                "WEBHOOK_SECRET",
+                "webhook_urls is set, so WEBHOOK_SECRET (whsec_ followed by base64, e.g. whsec_$(openssl rand -base64 32)) must be set too",
+            ));
+        }
         let mut settings = settings;
         if settings.redis_url.is_some() && settings.secrets.ephemeral {
             return Err(invalid(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::declare::{EnvRule, Rule};
 use super::{
     invalid, CorsOrigins, DemoPage, LegacyTokens, LogFormat, MetricsEndpoint, OperatorEndpoint, OperatorKeys, Secret,
-    SettingsError,
+    SettingsError, WebhookSecrets,
 };
 
 // ------------------------------------------------------------ config.js.toml
@@ -299,6 +299,29 @@ impl Rule<String> for HttpUrl {
     }
 }
 
+/// http:// or https:// URLs.
+pub struct HttpUrls;
+
+impl Rule<Vec<String>> for HttpUrls {
+    type Raw = Vec<String>;
+    fn check(key: &'static str, list: Vec<String>) -> Result<Vec<String>, SettingsError> {
+        list.into_iter().map(|u| HttpUrl::check(key, u)).collect()
+    }
+}
+
+/// Pauses in milliseconds, each at most a day.
+pub struct MillisList;
+
+impl Rule<Vec<Duration>> for MillisList {
+    type Raw = Vec<u64>;
+    fn check(key: &'static str, list: Vec<u64>) -> Result<Vec<Duration>, SettingsError> {
+        match list.iter().find(|ms| **ms > 86_400_000) {
+            Some(ms) => Err(invalid(key, format!("{ms} is more than a day (86400000 ms)"))),
+            None => Ok(list.into_iter().map(Duration::from_millis).collect()),
+        }
+    }
+}
+
 /// `""` (the main port), `"off"` or `"ip:port"`.
 pub struct MetricsAddress;
 
@@ -478,6 +501,38 @@ impl EnvRule<Option<OperatorKeys>> for OperatorApiKeys {
             keys.push(Secret::from(k));
         }
         Ok(Some(OperatorKeys::new(keys)))
+    }
+}
+
+/// `WEBHOOK_SECRET`: comma-separated `whsec_<base64>` secrets. The error
+/// never repeats a secret.
+pub struct WebhookSecretList;
+
+impl EnvRule<Option<WebhookSecrets>> for WebhookSecretList {
+    fn check(key: &'static str, value: Option<&str>) -> Result<Option<WebhookSecrets>, SettingsError> {
+        use base64::Engine;
+        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let mut secrets = Vec::new();
+        for (i, s) in value.split(',').map(str::trim).enumerate() {
+            let bytes = s
+                .strip_prefix("whsec_")
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .filter(|b| b.len() >= WebhookSecrets::MIN_BYTES);
+            let Some(bytes) = bytes else {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "secret {} of the list is not whsec_ followed by the base64 of at least {} bytes (e.g. whsec_$(openssl rand -base64 32))",
+                        i + 1,
+                        WebhookSecrets::MIN_BYTES
+                    ),
+                ));
+            };
+            secrets.push(Secret::new(bytes));
+        }
+        Ok(Some(WebhookSecrets::new(secrets)))
     }
 }
 

@@ -8,6 +8,7 @@
 //! be a leak in itself.
 
 mod auth;
+mod deliveries;
 mod error;
 mod openapi;
 mod workspaces;
@@ -56,11 +57,23 @@ pub fn router(app: Arc<App>) -> Option<Router> {
             "/workspaces/{id}/attendees/{attendee}",
             axum::routing::delete(workspaces::remove),
         )
+        .route("/webhook-deliveries", get(deliveries::deliveries_list))
+        .route(
+            "/webhook-deliveries/{id}/retry",
+            axum::routing::post(deliveries::deliveries_retry),
+        )
         .route_layer(middleware::from_fn_with_state(api.clone(), auth::authorize));
     let routes = Router::new()
         .route("/openapi.json", get(openapi::document))
         .merge(guarded)
         .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take this method",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(api);
     Some(Router::new().nest(PREFIX, routes))

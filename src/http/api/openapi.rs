@@ -5,6 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::deliveries::*;
 use super::error::{ErrorBody, ErrorDetail};
 use super::workspaces::*;
 
@@ -14,10 +15,10 @@ use super::workspaces::*;
         title = "webRTCWorkspaces operator API",
         description = "Workspaces seen and changed from an application's backend. Every endpoint but this document needs `Authorization: Bearer <key>` (OPERATOR_API_KEYS)."
     ),
-    paths(list, show, create, patch, destroy, seat, remove),
+    paths(list, show, create, patch, destroy, seat, remove, deliveries_list, deliveries_retry),
     components(schemas(
         ErrorBody, ErrorDetail, AttendeeBody, WorkspaceSummary, WorkspaceList, Member, WorkspaceDetail,
-        WorkspaceInfo, Session, ProfileBody, NewWorkspaceBody, ChangesBody
+        WorkspaceInfo, Session, ProfileBody, NewWorkspaceBody, ChangesBody, FailedDelivery, FailedList
     )),
     modifiers(&BearerKey),
     security(("operator_key" = []))
