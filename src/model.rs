@@ -20,6 +20,15 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// `len` random ASCII letters and digits.
+pub fn random_token(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
 fn random_id(len: usize) -> String {
     let mut s = String::with_capacity(len + 1);
     s.push('_');

@@ -18,7 +18,7 @@ use crate::cluster::{self, Cluster, ClusterDriver, RedisStore};
 use crate::hub::Hub;
 use crate::limits::LocalCounters;
 use crate::presence::LocalPresence;
-use crate::settings::{MetricsEndpoint, Settings};
+use crate::settings::{MetricsEndpoint, OperatorEndpoint, Settings};
 use crate::slow_clients::connections::{self, Connections};
 use crate::store::{self, FileStore, MemoryStore, Store};
 use crate::tls::{self, CertFiles, Tls};
@@ -49,6 +49,7 @@ const HTTP_DRAIN: Duration = Duration::from_secs(2);
 pub struct Server {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
+    operator_addr: Option<SocketAddr>,
     app: Arc<App>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
@@ -149,6 +150,10 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         MetricsEndpoint::Separate(a) => Some(bind(a).await?),
         _ => None,
     };
+    let operator_listener = match (&settings.operator, &settings.operator_api_keys) {
+        (OperatorEndpoint::Separate(a), Some(_)) => Some(bind(*a).await?),
+        _ => None,
+    };
 
     let max_payload = settings.max_payload_bytes;
     let builder = SocketIo::builder()
@@ -171,6 +176,7 @@ pub async fn serve(settings: Settings) -> Result<Server, ServeError> {
         listener,
         addr,
         metrics_listener,
+        operator_listener,
         tls,
     };
     match cluster {
@@ -221,6 +227,7 @@ struct Listening {
     listener: TcpListener,
     addr: SocketAddr,
     metrics_listener: Option<(TcpListener, SocketAddr)>,
+    operator_listener: Option<(TcpListener, SocketAddr)>,
     tls: Option<Arc<Tls>>,
 }
 
@@ -237,6 +244,7 @@ where
         listener,
         addr,
         metrics_listener,
+        operator_listener,
         tls,
     } = listening;
     let (stop, _) = watch::channel(false);
@@ -268,9 +276,15 @@ where
         ));
         addr
     });
+    let operator_addr = operator_listener.and_then(|(listener, addr)| {
+        let api = http::api::router(app.clone())?;
+        tasks.push(spawn_http(listener, api, &stop, &connections));
+        Some(addr)
+    });
     Server {
         addr,
         metrics_addr,
+        operator_addr,
         app,
         stop,
         tasks,
@@ -287,6 +301,11 @@ impl Server {
     /// Where `/metrics` listens when it has a listener of its own.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// Where the operator API listens when it has a listener of its own.
+    pub fn operator_addr(&self) -> Option<SocketAddr> {
+        self.operator_addr
     }
 
     /// `https` or `http`, for the banner.

@@ -23,7 +23,8 @@ const FLOORS: &[&[&str]] = &[
     &["workspaces"],
     &["cluster"],
     &["app"],
-    &["signaling", "http"],
+    &["signaling"],
+    &["http"],
     &["startup"],
     &["check"],
 ];

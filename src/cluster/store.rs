@@ -12,6 +12,7 @@ use super::Cluster;
 use crate::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
 use crate::store::{
     Attended, CreateGate, Hold, JoinError, JoinRefusal, Membership, PinGate, Store, StoreError, StoreStats,
+    WorkspaceUpdate,
 };
 
 pub struct RedisStore(pub Arc<Cluster>);
@@ -292,6 +293,21 @@ impl Store for RedisStore {
 
     async fn set_pin_check(&self, id: &WorkspaceId, check: PinCheck, token: String) -> Result<(), StoreError> {
         self.set_fields(id, &[("pin", json(&check)), ("token", token)]).await
+    }
+
+    async fn update(&self, id: &WorkspaceId, update: WorkspaceUpdate) -> Result<(), StoreError> {
+        let mut fields = Vec::new();
+        if let Some(name) = update.name {
+            fields.push(("name", name));
+        }
+        if let Some(avatar) = update.avatar {
+            fields.push(("avatar", avatar));
+        }
+        if let Some((check, token)) = update.pin {
+            fields.push(("pin", json(&check)));
+            fields.push(("token", token));
+        }
+        self.set_fields(id, &fields).await
     }
 
     async fn set_call(&self, id: &WorkspaceId, call: serde_json::Value) -> Result<(), StoreError> {

@@ -14,9 +14,10 @@ use axum::Router;
 use tower_http::services::ServeDir;
 
 use crate::app::App;
-use crate::settings::MetricsEndpoint;
+use crate::settings::{MetricsEndpoint, OperatorEndpoint};
 use crate::telemetry::VERSION;
 
+pub mod api;
 mod demo;
 mod health;
 mod metrics;
@@ -52,12 +53,21 @@ where
     if app.settings.demo_page.enabled(app.settings.development) {
         routes = routes.merge(demo::routes());
     }
-    routes
+    let api = match app.settings.operator {
+        OperatorEndpoint::SamePort => api::router(app.clone()),
+        OperatorEndpoint::Separate(_) => None,
+    };
+    let main = routes
         .fallback_service(ServeDir::new(&app.settings.public_dir))
         .layer(socket_io)
         .layer(middleware::from_fn_with_state(app.clone(), origin::check_origin))
         .layer(cors)
-        .with_state(app)
+        .with_state(app);
+    // Merged outside the CORS and Socket.IO layers: the API answers servers only.
+    match api {
+        Some(api) => api.merge(main),
+        None => main,
+    }
 }
 
 async fn index() -> impl IntoResponse {

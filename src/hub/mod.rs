@@ -23,6 +23,9 @@ pub trait Hub: Send + Sync + 'static {
     /// Emits to every socket of `room`.
     async fn emit_to(&self, room: String, event: &'static str, data: Value);
 
+    /// Makes every socket in `room` (on any node) leave `rooms`.
+    async fn leave(&self, room: String, rooms: Vec<String>);
+
     /// The rooms this node holds a socket in.
     async fn local_rooms(&self) -> Vec<String>;
 

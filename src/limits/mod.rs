@@ -16,6 +16,7 @@ mod window;
 pub use bucket::TokenBucket;
 pub use client_ip::client_ip;
 pub use local::LocalCounters;
+pub use window::WindowCounter;
 
 use std::net::IpAddr;
 use std::sync::Arc;

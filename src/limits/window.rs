@@ -28,6 +28,14 @@ impl<K: Eq + Hash + Clone> WindowCounter<K> {
         }
     }
 
+    /// How long until `key`'s current window ends (zero when it has none).
+    pub fn remaining(&self, key: &K) -> Duration {
+        match self.counts.get(key) {
+            Some(entry) => self.window.saturating_sub(entry.0.elapsed()),
+            None => Duration::ZERO,
+        }
+    }
+
     pub fn add(&self, key: &K) {
         if self.counts.len() >= self.max_keys {
             self.evict();

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::hub::{workspace_room, Hub};
+use crate::hub::{attendee_room, rooms_of, workspace_room, Hub};
 use crate::model::{Attendee, AttendeeId};
 use crate::workspaces::{DestroyReason, LeaveReason, WorkspaceEvent};
 
@@ -34,7 +34,7 @@ pub(super) fn message(event: &WorkspaceEvent) -> Option<(&'static str, Said<'_>)
         } => Some(("leave", Said::Attendee(attendee))),
         WorkspaceEvent::Left {
             attendee,
-            reason: LeaveReason::Kicked,
+            reason: LeaveReason::Kicked | LeaveReason::Removed,
             ..
         } => Some((
             "kicked",
@@ -44,7 +44,7 @@ pub(super) fn message(event: &WorkspaceEvent) -> Option<(&'static str, Said<'_>)
             },
         )),
         WorkspaceEvent::Destroyed {
-            reason: DestroyReason::Owner,
+            reason: DestroyReason::Owner | DestroyReason::Operator,
             ..
         } => Some(("destroyed", Said::Nothing {})),
         WorkspaceEvent::Destroyed {
@@ -54,12 +54,30 @@ pub(super) fn message(event: &WorkspaceEvent) -> Option<(&'static str, Said<'_>)
     }
 }
 
-/// Tells the rooms what happened without a sender (a lapse, an expiry).
+/// Tells the rooms what happened without a sender (a lapse, an expiry, the
+/// operator API), in the order the protocol gives: one removed, and
+/// everyone in a deleted workspace, hears it first and is taken out of the
+/// rooms after (its sockets stay connected, as after a kick).
 pub async fn from_server(hub: &dyn Hub, events: &[WorkspaceEvent]) {
     for event in events {
-        if let Some((name, said)) = message(event) {
-            let data = serde_json::to_value(&said).expect("a message serializes");
-            hub.emit_to(workspace_room(event.workspace()), name, data).await;
+        let Some((name, said)) = message(event) else {
+            continue;
+        };
+        let ws = event.workspace();
+        let data = serde_json::to_value(&said).expect("a message serializes");
+        hub.emit_to(workspace_room(ws), name, data).await;
+        let removed: &[AttendeeId] = match event {
+            WorkspaceEvent::Left {
+                attendee,
+                reason: LeaveReason::Kicked | LeaveReason::Removed,
+                ..
+            } => std::slice::from_ref(&attendee.id),
+            WorkspaceEvent::Destroyed { attendees, .. } => attendees,
+            _ => &[],
+        };
+        for attendee in removed {
+            hub.leave(attendee_room(attendee), rooms_of(ws, attendee).to_vec())
+                .await;
         }
     }
 }

@@ -62,6 +62,15 @@ impl<A: Adapter> Hub for SocketIo<A> {
         super::send(|| root.clone().to(room.clone()), event, &data, Duration::ZERO).await;
     }
 
+    async fn leave(&self, room: String, rooms: Vec<String>) {
+        let Some(root) = root(self) else {
+            return;
+        };
+        if let Err(e) = root.within(room).leave(rooms).await {
+            tracing::warn!(error = %e, "could not remove sockets from rooms");
+        }
+    }
+
     async fn local_rooms(&self) -> Vec<String> {
         let Some(root) = root(self) else {
             return Vec::new();

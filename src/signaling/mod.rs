@@ -24,6 +24,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
 
 use alerts::Rejection;
+pub use announce::from_server as announce_from_server;
 pub use connection::{namespace, Connect};
 pub use due::apply_due;
 pub use events::{as_json as event_table, EventName};
@@ -143,7 +144,7 @@ impl<A: Adapter> Ctx<'_, A> {
                 }
                 WorkspaceEvent::Left {
                     attendee,
-                    reason: LeaveReason::Kicked,
+                    reason: LeaveReason::Kicked | LeaveReason::Removed,
                     ..
                 } => {
                     self.to_room_and_sender(ws, name, &said).await;

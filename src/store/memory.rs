@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
-use super::{Membership, Store, StoreError, StoreStats};
+use super::{Membership, Store, StoreError, StoreStats, WorkspaceUpdate};
 use crate::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
 
 #[derive(Default)]
@@ -123,6 +123,21 @@ impl Store for MemoryStore {
         let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
         w.pin_check = check;
         w.token = token;
+        Ok(())
+    }
+
+    async fn update(&self, id: &WorkspaceId, update: WorkspaceUpdate) -> Result<(), StoreError> {
+        let mut w = self.workspaces.get_mut(id).ok_or(StoreError::NotFound)?;
+        if let Some(name) = update.name {
+            w.name = name;
+        }
+        if let Some(avatar) = update.avatar {
+            w.avatar = avatar;
+        }
+        if let Some((check, token)) = update.pin {
+            w.pin_check = check;
+            w.token = token;
+        }
         Ok(())
     }
 

@@ -101,6 +101,9 @@ pub trait Store: Send + Sync + 'static {
     /// (an imported workspace moving to our own check value and token).
     async fn set_pin_check(&self, id: &WorkspaceId, check: PinCheck, token: String) -> Result<(), StoreError>;
 
+    /// Changes what the operator may change (`None`: unchanged), in one step.
+    async fn update(&self, id: &WorkspaceId, update: WorkspaceUpdate) -> Result<(), StoreError>;
+
     /// Sets the workspace's stored call (`Value::Null` clears it).
     async fn set_call(&self, id: &WorkspaceId, call: serde_json::Value) -> Result<(), StoreError>;
 
@@ -132,6 +135,15 @@ pub trait Store: Send + Sync + 'static {
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// What `update` changes; each `None` is left as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkspaceUpdate {
+    pub name: Option<String>,
+    pub avatar: Option<String>,
+    /// A new PIN: how it is checked, and the invite token that goes with it.
+    pub pin: Option<(PinCheck, String)>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

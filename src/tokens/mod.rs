@@ -37,7 +37,13 @@ pub enum TokenError {
 #[serde(tag = "typ")]
 enum Claims {
     #[serde(rename = "ws")]
-    Workspace { ws: WorkspaceId },
+    Workspace {
+        ws: WorkspaceId,
+        /// The invite's version: set when the operator changed the PIN, so
+        /// that the invites handed out before stop working (`pin_check_for`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        v: Option<String>,
+    },
     #[serde(rename = "acc")]
     Access {
         ws: WorkspaceId,
@@ -52,6 +58,14 @@ enum Claims {
 enum AnyClaims {
     Ours(Claims),
     Original(original::OriginalClaims),
+}
+
+/// A verified invite (workspace token): the workspace, and the version
+/// its PIN is checked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invite {
+    pub workspace: WorkspaceId,
+    pub version: Option<String>,
 }
 
 /// A verified access token: ours, or the original's (whose attendee is not
@@ -150,11 +164,17 @@ impl Tokens {
 
     /// A workspace (invite) token of ours, or of the original server when
     /// `original` is set; the PIN check is the stored workspace's business.
-    pub fn verify_any_workspace_token(&self, token: &str, original: bool) -> Result<WorkspaceId, TokenError> {
+    pub fn verify_any_workspace_token(&self, token: &str, original: bool) -> Result<Invite, TokenError> {
         match self.verify_any(token)? {
-            AnyClaims::Ours(Claims::Workspace { ws }) => Ok(ws),
+            AnyClaims::Ours(Claims::Workspace { ws, v }) => Ok(Invite {
+                workspace: ws,
+                version: v,
+            }),
             AnyClaims::Original(c) if original => match c.into_token() {
-                t if !t.is_access() => Ok(t.workspace),
+                t if !t.is_access() => Ok(Invite {
+                    workspace: t.workspace,
+                    version: None,
+                }),
                 _ => Err(TokenError::WrongKind),
             },
             AnyClaims::Original(_) => Err(TokenError::Invalid),
@@ -185,10 +205,21 @@ impl Tokens {
 
     /// The keyed PIN check value stored with the workspace (hex).
     pub fn pin_check(&self, workspace: &WorkspaceId, pin: &str) -> String {
+        self.pin_check_for(workspace, None, pin)
+    }
+
+    /// The check value of `pin` for the invite of `version`: an invite of
+    /// another version offers another value, so the PIN does not match.
+    /// Without a version it is what every earlier invite checks against.
+    pub fn pin_check_for(&self, workspace: &WorkspaceId, version: Option<&str>, pin: &str) -> String {
         let mut mac = self.pin_key.clone();
         mac.update(workspace.as_str().as_bytes());
         mac.update(self.delimiter.as_bytes());
         mac.update(pin.as_bytes());
+        if let Some(v) = version {
+            mac.update(b"\0v");
+            mac.update(v.as_bytes());
+        }
         hex(&mac.finalize().into_bytes())
     }
 
@@ -201,13 +232,21 @@ impl Tokens {
     }
 
     pub fn workspace_token(&self, workspace: &WorkspaceId) -> String {
-        self.sign(&Claims::Workspace { ws: workspace.clone() })
+        self.invite_token(workspace, None)
+    }
+
+    /// An invite token of `version` (`pin_check_for`).
+    pub fn invite_token(&self, workspace: &WorkspaceId, version: Option<&str>) -> String {
+        self.sign(&Claims::Workspace {
+            ws: workspace.clone(),
+            v: version.map(str::to_string),
+        })
     }
 
     /// The workspace a workspace token names.
     pub fn verify_workspace_token(&self, token: &str) -> Result<WorkspaceId, TokenError> {
         match self.verify(token)? {
-            Claims::Workspace { ws } => Ok(ws),
+            Claims::Workspace { ws, .. } => Ok(ws),
             Claims::Access { .. } => Err(TokenError::WrongKind),
         }
     }
@@ -261,7 +300,10 @@ mod tests {
         let key = jsonwebtoken::EncodingKey::from_secret(b"jwt-secret");
         let header = jsonwebtoken::Header::new(Algorithm::HS256);
         let claims = [
-            Claims::Workspace { ws: ws.clone() },
+            Claims::Workspace {
+                ws: ws.clone(),
+                v: None,
+            },
             Claims::Access {
                 ws: ws.clone(),
                 att: att.clone(),

@@ -165,7 +165,7 @@ mod tests {
         let v = OriginalVerifier::default();
         let ws = "_abcdefghij";
         let invite = original_token(b"magick", "salty", ws, "2468", None);
-        let id = tokens.verify_any_workspace_token(&invite, true).unwrap();
+        let id = tokens.verify_any_workspace_token(&invite, true).unwrap().workspace;
         assert_eq!(id.as_str(), ws);
         assert_eq!(
             tokens.verify_any_workspace_token(&invite, false),

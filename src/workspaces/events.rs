@@ -13,6 +13,8 @@ pub enum LeaveReason {
     Kicked,
     /// It had no socket for the grace period (it may `re-attend`).
     Lapsed,
+    /// The operator removed it (the API).
+    Removed,
 }
 
 /// Why a workspace is gone.
@@ -22,6 +24,8 @@ pub enum DestroyReason {
     Owner,
     /// No member was connected for `workspace_expiry`.
     Expired,
+    /// The operator deleted it (the API).
+    Operator,
 }
 
 /// One thing an operation of the core caused.

@@ -9,6 +9,7 @@
 //! is was settled before (`Caller`, made by the socket layer's guard).
 
 pub mod events;
+mod operator;
 pub mod refusal;
 pub mod sink;
 #[cfg(test)]
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use events::{DestroyReason, LeaveReason, WorkspaceEvent};
+pub use operator::{Changes, Page};
 pub use refusal::{Alert, Invalid, Rejection};
 pub use sink::{Consumer, EventSink};
 
@@ -153,6 +155,14 @@ impl Workspaces {
     /// A new workspace with its owner in it, within the live and per-address caps.
     pub async fn create(&self, spec: NewWorkspace, ip: IpAddr) -> Result<Done<Joined>, Rejection> {
         let gate = self.limits.create_gate(ip, &*self.store).await?;
+        let (workspace, owner, access_token) = self.new_workspace(spec);
+        let hold = self.store.create_joined(workspace.clone(), &gate).await?;
+        Ok(self.created(workspace, owner, access_token, hold))
+    }
+
+    /// A workspace as `create` makes it, with its owner and the owner's
+    /// access token; not stored yet.
+    fn new_workspace(&self, spec: NewWorkspace) -> (Workspace, Attendee, String) {
         let owner = self.new_attendee(spec.owner);
         let id = WorkspaceId::generate(self.rules.id_len);
         let workspace = Workspace {
@@ -168,7 +178,11 @@ impl Workspaces {
             lapsed: BTreeMap::new(),
         };
         let access_token = self.tokens.access_token(&workspace.id, &owner.id, true);
-        let hold = self.store.create_joined(workspace.clone(), &gate).await?;
+        (workspace, owner, access_token)
+    }
+
+    /// What a stored create caused.
+    fn created(&self, workspace: Workspace, owner: Attendee, access_token: String, hold: Hold) -> Done<Joined> {
         let events = vec![WorkspaceEvent::Created {
             workspace: workspace.id.clone(),
             owner: owner.clone(),
@@ -179,7 +193,7 @@ impl Workspaces {
             access_token,
             hold,
         };
-        Ok(self.done(joined, events))
+        self.done(joined, events)
     }
 
     /// A newcomer with the workspace's invite token and PIN, within the PIN
@@ -192,13 +206,16 @@ impl Workspaces {
         ip: IpAddr,
     ) -> Result<Done<Joined>, Rejection> {
         let attendee = self.new_attendee(profile);
-        let id = self
+        let invite = self
             .tokens
             .verify_any_workspace_token(invite, self.legacy_tokens)
             .map_err(|_| Rejection::Alert(Alert::WrongPin))?;
+        let id = invite.workspace;
         let capacity = self.rules.capacity;
         let gate = self.limits.pin_gate(ip, &id);
-        let offered = self.tokens.pin_check(&id, pin);
+        // An invite of another version than the stored one offers another
+        // value: a PIN changed by the operator retires the invites before it.
+        let offered = self.tokens.pin_check_for(&id, invite.version.as_deref(), pin);
         let (workspace, hold) = match self
             .store
             .attend(&id, attendee.clone(), capacity, &offered, &gate)
@@ -219,9 +236,14 @@ impl Workspaces {
             }
             Err(e) => return Err(e.into()),
         };
-        let access_token = self.tokens.access_token(&id, &attendee.id, false);
+        Ok(self.joined(workspace, attendee, hold))
+    }
+
+    /// What a stored join of a newcomer caused.
+    fn joined(&self, workspace: Workspace, attendee: Attendee, hold: Hold) -> Done<Joined> {
+        let access_token = self.tokens.access_token(&workspace.id, &attendee.id, false);
         let events = vec![WorkspaceEvent::Joined {
-            workspace: id,
+            workspace: workspace.id.clone(),
             attendee: attendee.clone(),
         }];
         let joined = Joined {
@@ -230,7 +252,7 @@ impl Workspaces {
             access_token,
             hold,
         };
-        Ok(self.done(joined, events))
+        self.done(joined, events)
     }
 
     /// Checks `pin` of a workspace imported from the original, which has no
@@ -309,18 +331,32 @@ impl Workspaces {
         if *target == owner.attendee {
             return Err(Rejection::Alert(Alert::OwnerCannotBeKicked));
         }
-        let Some(kicked) = self.store.remove_attendee(&owner.workspace, target).await? else {
+        self.remove(&owner.workspace, target, LeaveReason::Kicked).await
+    }
+
+    /// Removes a member for good (a kick: the caller made sure it is not the owner).
+    async fn remove(
+        &self,
+        workspace: &WorkspaceId,
+        target: &AttendeeId,
+        reason: LeaveReason,
+    ) -> Result<Done<Attendee>, Rejection> {
+        let Some(gone) = self.store.remove_attendee(workspace, target).await? else {
             return Err(Rejection::Alert(Alert::TargetNotMember));
         };
-        Ok(self.left(&owner.workspace, kicked, LeaveReason::Kicked))
+        Ok(self.left(workspace, gone, reason))
     }
 
     /// The owner (the guard checked) deletes the workspace.
     pub async fn destroy(&self, owner: &Caller) -> Result<Done<Workspace>, Rejection> {
-        let Some(workspace) = self.store.destroy(&owner.workspace).await? else {
+        self.delete(&owner.workspace, DestroyReason::Owner).await
+    }
+
+    async fn delete(&self, id: &WorkspaceId, reason: DestroyReason) -> Result<Done<Workspace>, Rejection> {
+        let Some(workspace) = self.store.destroy(id).await? else {
             return Err(Rejection::Destroyed);
         };
-        Ok(self.destroyed(workspace, DestroyReason::Owner))
+        Ok(self.destroyed(workspace, reason))
     }
 
     /// Sets (or with `Value::Null` clears) the workspace's stored call.

@@ -73,6 +73,7 @@ impl Consumer for Logs {
                 match reason {
                     LeaveReason::Left => tracing::info!(%workspace, %attendee, "attendee left"),
                     LeaveReason::Kicked => tracing::info!(%workspace, %attendee, "attendee kicked"),
+                    LeaveReason::Removed => tracing::info!(%workspace, %attendee, "attendee removed by the operator"),
                     LeaveReason::Lapsed => {
                         tracing::info!(%workspace, %attendee, "attendee lapsed after its grace period")
                     }
@@ -80,6 +81,7 @@ impl Consumer for Logs {
             }
             WorkspaceEvent::Destroyed { workspace, reason, .. } => match reason {
                 DestroyReason::Owner => tracing::info!(%workspace, "workspace destroyed"),
+                DestroyReason::Operator => tracing::info!(%workspace, "workspace destroyed by the operator"),
                 DestroyReason::Expired => {
                     tracing::info!(%workspace, "workspace expired: no member connected for the expiry period");
                     metrics::counter!(telemetry::WORKSPACES_EXPIRED_TOTAL).increment(1);

@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
-use super::{Membership, MemoryStore, Store, StoreError, StoreStats};
+use super::{Membership, MemoryStore, Store, StoreError, StoreStats, WorkspaceUpdate};
 use crate::model::{Attendee, AttendeeId, PinCheck, Workspace, WorkspaceId};
 use journal::Journal;
 use load::{back_up_original, load, probe_directory, write_error};
@@ -198,6 +198,11 @@ impl Store for FileStore {
 
     async fn set_pin_check(&self, id: &WorkspaceId, check: PinCheck, token: String) -> Result<(), StoreError> {
         self.shared.memory.set_pin_check(id, check, token).await?;
+        self.changed(id).await
+    }
+
+    async fn update(&self, id: &WorkspaceId, update: WorkspaceUpdate) -> Result<(), StoreError> {
+        self.shared.memory.update(id, update).await?;
         self.changed(id).await
     }
 
