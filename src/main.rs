@@ -11,6 +11,7 @@ use wrw::settings::{LogFormat, Settings};
 
 mod banner;
 mod healthcheck;
+mod operator_cli;
 
 /// The webRTCWorkspaces signaling server. With no arguments it serves, reading
 /// `.env` and `config.js.toml` from the current directory, as the original did.
@@ -42,6 +43,10 @@ enum Command {
     /// HTTPS with ENABLE_HTTPS, any certificate accepted) within 3 s; exit 0
     /// on a 200, else 1 with the reason. The container image's HEALTHCHECK.
     Healthcheck,
+    /// The operator API (/api/v1) of the server these settings start, with
+    /// the first of its OPERATOR_API_KEYS; exit 0 done, 1 with the API's
+    /// error, 2 for a configuration problem.
+    Workspaces(operator_cli::Workspaces),
 }
 
 fn settings(cli: &Cli) -> Result<Settings, wrw::settings::SettingsError> {
@@ -54,9 +59,10 @@ fn main() -> anyhow::Result<()> {
         println!("{}", wrw::signaling::event_table());
         return Ok(());
     }
-    match cli.command {
+    match &cli.command {
         Some(Command::Check) => check(&cli),
         Some(Command::Healthcheck) => health(&cli),
+        Some(Command::Workspaces(args)) => operator_cli::run(settings(&cli), args),
         Some(Command::Serve) | None => {
             let settings = match settings(&cli) {
                 Ok(s) => s,
