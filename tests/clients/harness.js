@@ -491,10 +491,10 @@ const get = (url, opts) => request(url, opts);
 // `path` under `base` (default srv.apiUrl, else srv.url). `key`: sent as
 // `Authorization: Bearer <key>`; `body`: a string or Buffer is sent as is,
 // anything else (not undefined) as JSON, either with Content-Type
-// application/json; `headers` over those; `localAddress` and `timeout` as
-// for request(). Resolves {status, headers, body (text), json (parsed, or
+// application/json; `headers` over those; `localAddress`, `ca` and `timeout`
+// as for request(). Resolves {status, headers, body (text), json (parsed, or
 // undefined when the body is not JSON)}.
-async function api(srv, method, apiPath, { key, body, headers = {}, base, localAddress, timeout } = {}) {
+async function api(srv, method, apiPath, { key, body, headers = {}, base, localAddress, ca, timeout } = {}) {
   const h = {};
   let data = null;
   if (key !== undefined) h.authorization = `Bearer ${key}`;
@@ -503,7 +503,7 @@ async function api(srv, method, apiPath, { key, body, headers = {}, base, localA
     h['content-type'] = 'application/json';
   }
   const url = `${base || srv.apiUrl || srv.url}${apiPath}`;
-  const r = await request(url, { method, headers: { ...h, ...headers }, body: data, localAddress, timeout });
+  const r = await request(url, { method, headers: { ...h, ...headers }, body: data, localAddress, ca, timeout });
   let json;
   try { json = JSON.parse(r.body); } catch (_) { /* not JSON */ }
   return { ...r, json };
@@ -523,16 +523,20 @@ function apiOk(r, status, what = '') {
   return r.json;
 }
 
-// Asserts that an operator API answer `r` is the error `code` with `status`:
-// a JSON body that is exactly {"error":{"code","message"}}, the message some text.
+// Asserts that an operator API answer `r` is the error `code` (a string, or
+// a RegExp it must match) with `status` (a number, or a list of those
+// allowed): a JSON body that is exactly {"error":{"code","message"}}, the
+// message some text.
 function apiError(r, status, code, what = '') {
   const shown = `${what ? `${what}: ` : ''}${r.status} ${String(r.body).slice(0, 300)}`;
-  assert.equal(r.status, status, shown);
+  if (Array.isArray(status)) assert.ok(status.includes(r.status), `status one of ${status.join(', ')}: ${shown}`);
+  else assert.equal(r.status, status, shown);
   assert.match(String(r.headers['content-type']), /^application\/json/, `Content-Type of ${shown}`);
   assert.ok(r.json && typeof r.json === 'object' && !Array.isArray(r.json), `a JSON object: ${shown}`);
   assert.deepEqual(Object.keys(r.json), ['error'], `only "error": ${shown}`);
   assert.deepEqual(Object.keys(r.json.error).sort(), ['code', 'message'], `error has code and message: ${shown}`);
-  assert.equal(r.json.error.code, code, shown);
+  if (code instanceof RegExp) assert.match(String(r.json.error.code), code, shown);
+  else assert.equal(r.json.error.code, code, shown);
   assert.equal(typeof r.json.error.message, 'string', shown);
   assert.ok(r.json.error.message.trim().length > 0, `a message: ${shown}`);
 }

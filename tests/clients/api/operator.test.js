@@ -9,7 +9,9 @@
 const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const L = require('../harness.js');
+const D = require('../deploy/lib.js');
 const { freePort } = require('../redis.js');
 
 const { TEXT } = L;
@@ -305,7 +307,7 @@ describe('requests', () => {
     assert.equal(edge.workspace.name, 'edge');
   });
 
-  it('ids and limits: a malformed or unknown workspace or attendee id is 404 not_found; limit outside 1..=200 is 400', async () => {
+  it('ids, limits, paths and methods: a malformed or unknown id is 404 not_found; limit outside 1..=200 is 400; an unknown path or method a JSON error', async () => {
     const srv = await startApi();
     const c = await createWs(srv, { name: 'ids' });
     const id = c.workspace.id;
@@ -326,6 +328,12 @@ describe('requests', () => {
     for (const limit of ['1', '200']) {
       assert.deepEqual(L.apiOk(await call(srv, 'GET', `${WS}?limit=${limit}`), 200, `limit=${limit}`),
         { workspaces: [entryOf(c.workspace, 1, 0)], next_cursor: null });
+    }
+    // Errors always have the one shape: an unknown path under /api/v1, and a
+    // method the endpoint lacks (the contract names no code for it: 404 or 405, a snake_case code).
+    L.apiError(await call(srv, 'GET', '/api/v1/nothing'), 404, 'not_found', 'an unknown path under /api/v1');
+    for (const [method, path, body] of [['PUT', WS, {}], ['DELETE', WS], ['POST', ws(id), {}], ['PUT', ws(id), {}], ['GET', seats(id)], ['PATCH', seat(id, owner), {}]]) {
+      L.apiError(await call(srv, method, path, { body }), [404, 405], /^[a-z]+(_[a-z]+)*$/, `${method} ${path}, a method it lacks`);
     }
   });
 
@@ -427,6 +435,8 @@ describe('with socket.io-client 2', () => {
     const ga = await L.attendOk(a, W.token, '77', 'alice');
     const b = await T.conn(srv, L.V2_WS, 'bob');
     const gb = await L.attendOk(b, W.token, '77', 'bob');
+    assert.deepEqual(await L.waitFor(o, 'attend'), ga.attendee);
+    for (const s of [o, a]) assert.deepEqual(await L.waitFor(s, 'attend'), gb.attendee, `${s.__label} hears bob attend`);
     L.drain(o, a, b);
 
     let m = L.mark(o, a, b);
@@ -472,7 +482,9 @@ describe('with socket.io-client 2', () => {
     const a = await T.conn(srv, L.V2_POLL, 'alice');
     const ga = await L.attendOk(a, W.token, '3', 'alice');
     const b = await T.conn(srv, L.V2_WS, 'bob');
-    await L.attendOk(b, W.token, '3', 'bob');
+    const gb = await L.attendOk(b, W.token, '3', 'bob');
+    assert.deepEqual(await L.waitFor(o, 'attend'), ga.attendee);
+    for (const s of [o, a]) assert.deepEqual(await L.waitFor(s, 'attend'), gb.attendee, `${s.__label} hears bob attend`);
     const x = await takeUp(srv, other, L.V2_POLL, 'bystander');
     L.drain(o, a, b, x);
     const m = L.mark(o, a, b, x);
@@ -542,6 +554,7 @@ describe('with socket.io-client 2', () => {
     const o = await takeUp(srv, c, L.V2_WS, 'owner');
     const g = await T.conn(srv, L.V2_POLL, 'guest');
     const gg = await L.attendOk(g, W.token, '55', 'guest');
+    assert.deepEqual(await L.waitFor(o, 'attend'), gg.attendee, 'the owner hears the guest attend');
     L.drain(o, g);
 
     const s = L.apiOk(await call(srv, 'POST', seats(W.id), { body: { name: 'minted', avatar: 'minted.png' } }), 201, 'a seat');
@@ -579,7 +592,9 @@ describe('with socket.io-client 2', () => {
     assertSession(ds, { name: 'other', avatar: L.CONFIG.default_workspace_avatar, owner: false,
       attendee: { name: L.CONFIG.anonymous_attendee, avatar: L.CONFIG.default_attendee_avatar } });
   });
+});
 
+describe('listeners', () => {
   it('operator_address = "ip:port": the API answers there; on the main port it is an unknown path (GET: 404)', async () => {
     const port = await freePort();
     const srv = await startApi({ operator_address: `127.0.0.1:${port}` });
@@ -596,5 +611,31 @@ describe('with socket.io-client 2', () => {
     const g = await T.conn(srv, L.V2_POLL, 'guest');
     const grant = await L.attendOk(g, c.workspace.token, '9', 'guest');
     assert.deepEqual(await show(srv, c.workspace.id, { base }), showOf(c.workspace, [[c.attendee, true, false], [grant.attendee, false, true]]));
+  });
+
+  it('with HTTPS on the main port the API is served over HTTPS there; operator_address is a plain HTTP listener', async () => {
+    const dir = T.dir('wrw-api-tls-');
+    const ca = D.makeCA(dir);
+    const cert = D.makeServerCert(dir, ca, { cn: 'wrw-api', serial: 0x2301n });
+    const tls = { key: cert.key, cert: cert.cert, ca: ca.cert };
+    const caPem = fs.readFileSync(ca.cert);
+
+    const srv = await startApi({}, { https: tls });
+    assert.match(srv.url, /^https:/);
+    const c = await createWs(srv, { name: 'over tls' }, { ca: caPem });
+    assert.deepEqual(await show(srv, c.workspace.id, { ca: caPem }), showOf(c.workspace, [[c.attendee, true, false]]));
+    unauthorized(await L.api(srv, 'GET', WS, { ca: caPem, localAddress: '127.0.0.2' }), 'no key over HTTPS');
+    const g = await T.conn(srv, L.V2_POLL, 'guest', { ca: caPem, rejectUnauthorized: true });
+    await L.attendOk(g, c.workspace.token, '', 'guest');
+
+    const port = await freePort();
+    const sep = await startApi({ operator_address: `127.0.0.1:${port}` }, { https: tls });
+    const base = `http://127.0.0.1:${port}`;
+    await L.poll(async () => (await L.api(sep, 'GET', OPENAPI, { base, timeout: 1000 })).status === 200,
+      { timeout: 5000, what: `the plain HTTP operator listener on ${base}` });
+    const d = await createWs(sep, { name: 'plain' }, { base });
+    assert.deepEqual(L.apiOk(await call(sep, 'GET', WS, { base }), 200, 'list there').workspaces.map((w) => w.id), [d.workspace.id]);
+    const main = await call(sep, 'GET', WS, { ca: caPem });
+    assert.equal(main.status, 404, `GET ${WS} on the HTTPS main port with operator_address set: ${main.status} ${main.body.slice(0, 200)}`);
   });
 });

@@ -107,7 +107,8 @@ it('a kick through node 3 is heard by the client on node 2 and the others; its t
   const ga = await L.attendOk(a, W.token, '5', 'alice');
   const b = await T.conn(N3, L.V2_WS, 'bob@3');
   const gb = await L.attendOk(b, W.token, '5', 'bob');
-  assert.deepEqual(await L.waitFor(o, 'attend'), ga.attendee);
+  assert.deepEqual(await L.waitFor(o, 'attend'), ga.attendee, 'the owner on node 1 hears alice attend');
+  for (const s of [o, a]) assert.deepEqual(await L.waitFor(s, 'attend'), gb.attendee, `${s.__label} hears bob attend`);
   L.drain(o, a, b);
 
   const m = L.mark(o, a, b);
