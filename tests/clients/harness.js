@@ -157,6 +157,7 @@ const METRICS_BANNER_RE = /metrics on (http:\/\/[0-9.]+:\d+)\/metrics/;
 const SERVER_ENV_KEYS = [
   'PORT', 'DEVELOPMENT', 'MAGICK_TOKEN', 'SALT_STRING', 'ENABLE_HTTPS',
   'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TURN_SECRET', 'CONFIG_FILE', 'RUST_LOG',
+  'OPERATOR_API_KEYS',
 ];
 
 function serverBinary() {
@@ -168,6 +169,11 @@ function newSecrets() {
     MAGICK_TOKEN: crypto.randomBytes(32).toString('hex'),
     SALT_STRING: crypto.randomBytes(16).toString('hex'),
   };
+}
+
+// A new key for OPERATOR_API_KEYS (48 characters; the server wants at least 16).
+function newApiKey() {
+  return crypto.randomBytes(24).toString('hex');
 }
 
 // process.env without the server's keys, plus `extra` (a value of undefined
@@ -461,10 +467,12 @@ async function expectRefusedStart({ mentions, unchanged = [], absent = [], rustL
 // HTTP.
 
 // One HTTP(S) request with a bound; resolves {status, headers, body}.
-function request(url, { method = 'GET', headers = {}, body = null, ca, agent = false, timeout = 5000 } = {}) {
+// `localAddress`: the client address to send from (e.g. 127.0.0.2: any
+// 127.x.y.z reaches the loopback, and the server sees another client).
+function request(url, { method = 'GET', headers = {}, body = null, ca, agent = false, timeout = 5000, localAddress } = {}) {
   const mod = url.startsWith('https:') ? https : http;
   return new Promise((resolve, reject) => {
-    const req = mod.request(url, { method, headers, ca, agent, timeout }, (res) => {
+    const req = mod.request(url, { method, headers, ca, agent, timeout, localAddress }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { text += d; });
@@ -478,6 +486,60 @@ function request(url, { method = 'GET', headers = {}, body = null, ca, agent = f
   });
 }
 const get = (url, opts) => request(url, opts);
+
+// One request to the operator API (`/api/v1`, with OPERATOR_API_KEYS) of srv:
+// `path` under `base` (default srv.apiUrl, else srv.url). `key`: sent as
+// `Authorization: Bearer <key>`; `body`: a string or Buffer is sent as is,
+// anything else (not undefined) as JSON, either with Content-Type
+// application/json; `headers` over those; `localAddress`, `ca` and `timeout`
+// as for request(). Resolves {status, headers, body (text), json (parsed, or
+// undefined when the body is not JSON)}.
+async function api(srv, method, apiPath, { key, body, headers = {}, base, localAddress, ca, timeout } = {}) {
+  const h = {};
+  let data = null;
+  if (key !== undefined) h.authorization = `Bearer ${key}`;
+  if (body !== undefined) {
+    data = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+    h['content-type'] = 'application/json';
+  }
+  const url = `${base || srv.apiUrl || srv.url}${apiPath}`;
+  const r = await request(url, { method, headers: { ...h, ...headers }, body: data, localAddress, ca, timeout });
+  let json;
+  try { json = JSON.parse(r.body); } catch (_) { /* not JSON */ }
+  return { ...r, json };
+}
+
+// Asserts that an operator API answer `r` is a success with `status` (a
+// JSON body, or none for 204); returns its parsed body.
+function apiOk(r, status, what = '') {
+  const shown = `${what ? `${what}: ` : ''}${r.status} ${String(r.body).slice(0, 300)}`;
+  assert.equal(r.status, status, shown);
+  if (status === 204) {
+    assert.equal(r.body, '', `204 has no body: ${shown}`);
+    return null;
+  }
+  assert.match(String(r.headers['content-type']), /^application\/json/, `Content-Type of ${shown}`);
+  assert.notEqual(r.json, undefined, `a JSON body: ${shown}`);
+  return r.json;
+}
+
+// Asserts that an operator API answer `r` is the error `code` (a string, or
+// a RegExp it must match) with `status` (a number, or a list of those
+// allowed): a JSON body that is exactly {"error":{"code","message"}}, the
+// message some text.
+function apiError(r, status, code, what = '') {
+  const shown = `${what ? `${what}: ` : ''}${r.status} ${String(r.body).slice(0, 300)}`;
+  if (Array.isArray(status)) assert.ok(status.includes(r.status), `status one of ${status.join(', ')}: ${shown}`);
+  else assert.equal(r.status, status, shown);
+  assert.match(String(r.headers['content-type']), /^application\/json/, `Content-Type of ${shown}`);
+  assert.ok(r.json && typeof r.json === 'object' && !Array.isArray(r.json), `a JSON object: ${shown}`);
+  assert.deepEqual(Object.keys(r.json), ['error'], `only "error": ${shown}`);
+  assert.deepEqual(Object.keys(r.json.error).sort(), ['code', 'message'], `error has code and message: ${shown}`);
+  if (code instanceof RegExp) assert.match(String(r.json.error.code), code, shown);
+  else assert.equal(r.json.error.code, code, shown);
+  assert.equal(typeof r.json.error.message, 'string', shown);
+  assert.ok(r.json.error.message.trim().length > 0, `a message: ${shown}`);
+}
 
 // GET /health; asserts a 200 JSON answer and returns its body.
 async function health(srv) {
@@ -915,9 +977,9 @@ module.exports = {
   CONFIG, ID_LEN, ID_RE, idRe, fakeId, TEXT, VARIANTS, V4_WS, V4_POLL, V2_WS, V2_POLL, DEFAULT_TIMEOUT, REPLIES,
   BANNER_RE, METRICS_BANNER_RE, SERVER_ENV_KEYS,
   delay, withTimeout, poll,
-  toml, serverBinary, serverEnv, newSecrets, tempDir, removeDir, listEvents, guardedEvents,
+  toml, serverBinary, serverEnv, newSecrets, newApiKey, tempDir, removeDir, listEvents, guardedEvents,
   spawnServer, startServer, expectRefusedStart, waitExit, kill9, terminate, stop, destroy, tracked,
-  request, get, health, parseProm, metric, scrape, readMetric,
+  request, get, api, apiOk, apiError, health, parseProm, metric, scrape, readMetric,
   loadIo, record, connect, close, vanish, unexpectedDisconnects, nextEntry, firstOf, waitFor, next, ask, reply,
   create, attend, attendOk, reAttendPayload, reAttend,
   mark, drain, quiet, Pool, findKeyDeep, takeViolations, claimsOf, signHS, algNone, tamper,
