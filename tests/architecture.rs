@@ -18,8 +18,8 @@ type Graph = BTreeMap<String, BTreeMap<String, String>>;
 /// given its floor here.
 const FLOORS: &[&[&str]] = &[
     &["model", "telemetry", "settings", "banner"],
-    &["hub", "tokens", "store", "tls", "ice", "slow_clients"],
-    &["limits", "presence"],
+    &["hub", "tokens", "store", "tls", "slow_clients"],
+    &["limits", "presence", "ice"],
     &["workspaces"],
     &["cluster", "webhooks"],
     &["app"],

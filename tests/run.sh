@@ -18,7 +18,7 @@ bash tests/npm_start.sh
 # Suites where elapsed time is part of what is tested run one file at a time.
 # run-tests.js is `node --test` with explicit files (Node 21+ reads a folder
 # argument as a file name) and a list of the skipped tests with their reasons.
-(cd tests/clients && node run-tests.js --concurrency=1 --timeout=300000 deploy/*.test.js ops/*.test.js hostile/*.test.js api/*.test.js cluster/*.test.js)
+(cd tests/clients && node run-tests.js --concurrency=1 --timeout=300000 deploy/*.test.js ops/*.test.js hostile/*.test.js api/*.test.js webhooks/*.test.js cluster/*.test.js)
 # The container tests: up to 60 min a file (a cold image build compiles every crate).
 (cd tests/clients && node run-tests.js --concurrency=1 --timeout=3600000 container/*.test.js)
 (cd tests/browser && npm test)
