@@ -18,6 +18,8 @@ pub struct Banner {
     mode: &'static str,
     store: String,
     ice_servers: String,
+    operator_api: bool,
+    webhook_urls: usize,
 }
 
 impl Banner {
@@ -36,11 +38,14 @@ impl Banner {
             },
             store,
             ice_servers: wrw::ice::describe(settings),
+            operator_api: settings.operator_api_keys.is_some(),
+            webhook_urls: settings.webhook_urls.len(),
         }
     }
 
     /// Prints the banner for a server listening at `scheme://addr`.
-    pub fn print(&self, scheme: &str, addr: SocketAddr, metrics: Option<SocketAddr>) {
+    /// `metrics` and `operator`: their listeners, when they have their own.
+    pub fn print(&self, scheme: &str, addr: SocketAddr, metrics: Option<SocketAddr>, operator: Option<SocketAddr>) {
         let url = format!("{scheme}://{addr}");
         self.line(
             format!(
@@ -58,6 +63,19 @@ impl Banner {
         if let Some(addr) = metrics {
             let url = format!("http://{addr}/metrics");
             self.line(format!("metrics on {url}"), json!({"metrics_url": url}));
+        }
+        if self.operator_api {
+            let api = match operator {
+                Some(addr) => format!("http://{addr}/api/v1"),
+                None => format!("{url}/api/v1"),
+            };
+            self.line(format!("operator API on {api}"), json!({"operator_api_url": api}));
+        }
+        if self.webhook_urls > 0 {
+            self.line(
+                format!("webhooks to {} URL(s)", self.webhook_urls),
+                json!({"webhook_urls": self.webhook_urls}),
+            );
         }
     }
 

@@ -138,7 +138,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    banner.print(server.scheme(), server.local_addr(), server.metrics_addr());
+    banner.print(
+        server.scheme(),
+        server.local_addr(),
+        server.metrics_addr(),
+        server.operator_addr(),
+    );
 
     let mut hup = signal(SignalKind::hangup()).expect("installing the SIGHUP handler");
     let tls = server.tls();

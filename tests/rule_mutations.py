@@ -1,4 +1,4 @@
-"""Mutation check of the rule tests (issue 22): each mutation takes one rule
+"""Mutation check of the rule tests (issues 22, 23): each mutation takes one rule
 out of the guard or the core; the rule tests must fail for every one.
 Run from anywhere: python3 tests/rule_mutations.py [G1 C2 ...]. Restores
 each file after its run. About a minute per mutation (a release test build).
@@ -14,9 +14,11 @@ M = [
  ("G5 a token that does not verify passes", "src/signaling/guard/mod.rs", "            None => false,\n        },\n    };", "            None => true,\n        },\n    };", "guard"),
  ("G6 order: the store asked before the token", "src/signaling/guard/mod.rs", "    if !token_ok {\n        return Err(Rejection::Alert(Alert::BadAccessToken));\n    }\n    let role = match core.membership(&workspace, &attendee).await? {", "    let early = core.membership(&workspace, &attendee).await?;\n    if early == Membership::NoWorkspace {\n        return Err(Rejection::Destroyed);\n    }\n    if !token_ok {\n        return Err(Rejection::Alert(Alert::BadAccessToken));\n    }\n    let role = match core.membership(&workspace, &attendee).await? {", "guard"),
  ("C1 re-attend does not restore a lapsed attendee", "src/workspaces/mod.rs", "        if restored {\n", "        if false {\n", "guard workspaces"),
- ("C0 a kicked attendee is not removed", "src/workspaces/mod.rs", "let Some(kicked) = self.store.remove_attendee(&owner.workspace, target).await? else {", "let Some(kicked) = self.store.get(&owner.workspace).await?.and_then(|w| w.attendees.get(target).cloned()) else {", "guard workspaces"),
+ ("C0 a kicked attendee is not removed", "src/workspaces/mod.rs", "let Some(gone) = self.store.remove_attendee(workspace, target).await? else {", "let Some(gone) = self.store.get(workspace).await?.and_then(|w| w.attendees.get(target).cloned()) else {", "guard workspaces"),
  ("C2 the owner may leave", "src/workspaces/mod.rs", "        if caller.is_owner() {\n            return Err(Rejection::Alert(Alert::OwnerCannotLeave));", "        if false {\n            return Err(Rejection::Alert(Alert::OwnerCannotLeave));", "workspaces"),
  ("C3 the owner may kick itself", "src/workspaces/mod.rs", "if *target == owner.attendee {", "if false {", "workspaces"),
+ ("O1 the operator may remove the owner", "src/workspaces/operator.rs", "if workspace.owner == *target {", "if false {", "workspaces"),
+ ("O2 a new PIN keeps the earlier invites", "src/workspaces/operator.rs", "let check = PinCheck::Keyed(self.tokens.pin_check_for(id, Some(&version), &pin));\n            (check, self.tokens.invite_token(id, Some(&version)))", "let check = PinCheck::Keyed(self.tokens.pin_check_for(id, None, &pin));\n            let _ = version;\n            (check, self.tokens.invite_token(id, None))", "workspaces"),
  ("C4 the sink is not told", "src/workspaces/mod.rs", "        self.sink.publish(&events);\n        Done { value, events }", "        Done { value, events }", "workspaces"),
 ]
 only = sys.argv[1:]

@@ -55,6 +55,14 @@ impl Endpoint {
         }
     }
 
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     /// Appends to the workspace's lane, starting its task if it had none.
     pub fn queue(self: &Arc<Self>, shared: &Arc<Shared>, delivery: Delivery) {
         let ws = delivery.message.workspace.clone();
@@ -92,7 +100,7 @@ impl Endpoint {
     }
 
     /// Tries until delivered or out of tries (then parked as failed).
-    async fn deliver(&self, shared: &Shared, message: &Message) {
+    async fn deliver(&self, shared: &Shared, message: &Arc<Message>) {
         let mut attempts = 0u32;
         loop {
             let outcome = if self.disabled.load(Ordering::Relaxed) {
@@ -125,12 +133,7 @@ impl Endpoint {
                 shared.park(
                     self.index,
                     Failed {
-                        message: Arc::new(Message {
-                            id: message.id.clone(),
-                            kind: message.kind,
-                            workspace: message.workspace.clone(),
-                            body: message.body.clone(),
-                        }),
+                        message: message.clone(),
                         url: self.url.clone(),
                         attempts,
                         last_error: error,

@@ -30,6 +30,10 @@ pub use message::Message;
 
 /// Failed deliveries kept for a replay; beyond it the oldest are forgotten (and logged).
 const MAX_FAILED: usize = 10_000;
+/// Deliveries queued or waiting for a retry at most (a receiver down for
+/// hours must not grow the memory without bound): beyond it a new delivery
+/// is listed as failed at once, for a replay.
+const MAX_PENDING: usize = 100_000;
 
 /// A delivery that had no try left, listed until it is replayed.
 #[derive(Clone, Debug)]
@@ -101,6 +105,22 @@ impl Webhooks {
     fn send(&self, message: Message) {
         let message = Arc::new(message);
         for endpoint in &self.endpoints {
+            let full = self.shared.pending.lock().expect("pending lock").len() >= MAX_PENDING;
+            if full {
+                metrics::counter!(telemetry::WEBHOOK_DELIVERIES_TOTAL, "result" => "failed").increment(1);
+                tracing::warn!(url = %endpoint.url(), id = %message.id, "webhook: {MAX_PENDING} deliveries pending; listed as failed without a try");
+                self.shared.park(
+                    endpoint.index(),
+                    Failed {
+                        message: message.clone(),
+                        url: endpoint.url().to_string(),
+                        attempts: 0,
+                        last_error: format!("not tried: {MAX_PENDING} deliveries were pending"),
+                        last_attempt_at: now_millis(),
+                    },
+                );
+                continue;
+            }
             endpoint.queue(&self.shared, Delivery::new(&self.shared, message.clone()));
         }
     }

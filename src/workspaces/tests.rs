@@ -153,3 +153,87 @@ async fn a_leave_is_told_once() {
     assert_eq!(core.leave(&guest).await.unwrap_err(), alert(Alert::NoAccess));
     assert_eq!(recorded.take().len(), 1);
 }
+
+#[tokio::test]
+async fn the_operator_cannot_remove_the_owner_and_removes_a_member_for_good() {
+    let (core, recorded) = core(10);
+    let (ws, owner, _) = created(&core).await;
+    let (guest, _) = guest(&core, &ws, "guest").await;
+    recorded.take();
+    assert_eq!(
+        core.remove_by_operator(&ws.id, &owner.attendee).await.unwrap_err(),
+        alert(Alert::OwnerCannotBeKicked)
+    );
+    assert!(recorded.take().is_empty(), "a refusal causes nothing");
+    let done = core.remove_by_operator(&ws.id, &guest.attendee).await.unwrap();
+    assert!(matches!(
+        &done.events[..],
+        [WorkspaceEvent::Left { reason: LeaveReason::Removed, attendee, .. }] if attendee.id == guest.attendee
+    ));
+    assert_eq!(
+        core.membership(&ws.id, &guest.attendee).await,
+        Ok(Membership::NotMember)
+    );
+    assert_eq!(
+        core.remove_by_operator(&ws.id, &guest.attendee).await.unwrap_err(),
+        alert(Alert::TargetNotMember)
+    );
+}
+
+#[tokio::test]
+async fn a_new_pin_retires_every_earlier_invite() {
+    let (core, _) = core(10);
+    let (ws, _, _) = created(&core).await;
+    let changes = Changes {
+        pin: Some("9876".into()),
+        ..Changes::default()
+    };
+    let after = core.change(&ws.id, changes).await.unwrap();
+    assert_ne!(after.token, ws.token);
+    for (invite, pin) in [(&ws.token, "9876"), (&ws.token, "1234"), (&after.token, "1234")] {
+        assert_eq!(
+            core.attend(invite, pin, profile("late"), IP).await.unwrap_err(),
+            alert(Alert::WrongPin),
+            "{pin} with the {} invite",
+            if *invite == ws.token { "old" } else { "new" }
+        );
+    }
+    core.attend(&after.token, "9876", profile("in"), IP).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_seat_minted_by_the_operator_respects_the_capacity() {
+    let (core, recorded) = core(2);
+    let (ws, _, _) = created(&core).await;
+    recorded.take();
+    let seat = core.seat(&ws.id, profile("seat")).await.unwrap();
+    assert!(
+        matches!(&seat.events[..], [WorkspaceEvent::Joined { attendee, .. }] if attendee.id == seat.value.attendee.id)
+    );
+    assert_eq!(
+        core.seat(&ws.id, profile("one too many")).await.unwrap_err(),
+        Rejection::Full
+    );
+}
+
+#[tokio::test]
+async fn an_operator_destroy_says_who_was_in_it() {
+    let (core, _) = core(10);
+    let (ws, owner, _) = created(&core).await;
+    let (guest, _) = guest(&core, &ws, "guest").await;
+    let done = core.destroy_by_operator(&ws.id).await.unwrap();
+    let [WorkspaceEvent::Destroyed {
+        reason: DestroyReason::Operator,
+        attendees,
+        ..
+    }] = &done.events[..]
+    else {
+        panic!("{:?}", done.events)
+    };
+    assert_eq!(attendees.len(), 2);
+    assert!(attendees.contains(&owner.attendee) && attendees.contains(&guest.attendee));
+    assert_eq!(
+        core.destroy_by_operator(&ws.id).await.unwrap_err(),
+        Rejection::Destroyed
+    );
+}
