@@ -23,10 +23,11 @@ const rand = (n = 4) => crypto.randomBytes(n).toString('hex');
 // REDIS_URL, node ids n1-<random>, n2-<random>..., one redis_prefix for this
 // cluster. `redis`: a handle from startRedis (shared, left running by stop);
 // without it the cluster starts its own (stopped with it). `config` goes to
-// every node over FAST; `perNode(i)` adds keys for node i (0-based).
-// Returns {redis, nodes: [srv...] (each with nodeId), prefix, secrets,
-// spawnNode(i?), dump(), stop()}.
-async function startCluster({ nodes = 3, config = {}, perNode = () => ({}), redis = null, secrets = L.newSecrets(), rustLog } = {}) {
+// every node over FAST; `perNode(i)` adds keys for node i (0-based); `env`:
+// environment for every node besides REDIS_URL (e.g. OPERATOR_API_KEYS,
+// WEBHOOK_SECRET). Returns {redis, nodes: [srv...] (each with nodeId),
+// prefix, secrets, nodeOptions(i), spawnNode(i?), dump(), stop()}.
+async function startCluster({ nodes = 3, config = {}, perNode = () => ({}), env = {}, redis = null, secrets = L.newSecrets(), rustLog } = {}) {
   const ownRedis = !redis;
   if (ownRedis) redis = await R.startRedis({ aof: true });
   const prefix = `wrwt${rand()}`;
@@ -36,7 +37,7 @@ async function startCluster({ nodes = 3, config = {}, perNode = () => ({}), redi
   // A node's options (its node_id unless perNode says otherwise).
   const nodeOptions = (i) => ({
     config: { ...FAST, ...config, node_id: `n${i + 1}-${tag}`, redis_prefix: prefix, ...perNode(i) },
-    env: { REDIS_URL: redis.url },
+    env: { ...env, REDIS_URL: redis.url },
     secrets,
     ...(rustLog ? { rustLog } : {}),
   });
