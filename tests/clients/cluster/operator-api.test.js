@@ -15,19 +15,9 @@ const WS = '/api/v1/workspaces';
 const ws = (id) => `${WS}/${id}`;
 const call = (srv, method, path, opts = {}) => L.api(srv, method, path, { key: KEY, ...opts });
 
-// startCluster gives its nodes no environment but REDIS_URL: the cluster is
-// started empty and its nodes spawned here, each from the cluster's own
-// options for it plus OPERATOR_API_KEYS.
-async function apiCluster(made, { nodes = 3, config = {} } = {}) {
-  const cluster = await made.start({ nodes: 0, config });
-  await Promise.all(Array.from({ length: nodes }, async (_, i) => {
-    const o = cluster.nodeOptions(i);
-    const srv = await L.startServer({ ...o, env: { ...o.env, OPERATOR_API_KEYS: KEY } });
-    Object.assign(srv, { nodeId: o.config.node_id, label: `node${i + 1}` });
-    cluster.nodes[i] = srv;
-  }));
-  return cluster;
-}
+// A cluster whose every node serves the operator API with KEY.
+const apiCluster = (made, { nodes = 3, config = {} } = {}) =>
+  made.start({ nodes, config, env: { OPERATOR_API_KEYS: KEY } });
 
 // GET show on srv (asserted 200), its attendees in id order.
 async function show(srv, id) {
