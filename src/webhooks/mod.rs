@@ -169,7 +169,7 @@ impl Webhooks {
 impl Consumer for Webhooks {
     fn on(&self, event: &WorkspaceEvent) {
         let ws = event.workspace();
-        let timestamp = message::iso8601(now_millis());
+        let timestamp = crate::model::iso8601(now_millis());
         for (kind, data) in message::describe(event) {
             let seq = {
                 let mut n = self.seqs.entry(ws.clone()).or_insert(0);

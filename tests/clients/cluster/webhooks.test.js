@@ -15,7 +15,7 @@ const { it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const L = require('../harness.js');
 const C = require('./lib.js');
-const { startReceiver, newSecret } = require('../webhooks/receiver.js');
+const { startReceiver, newSecret, hookMetrics } = require('../webhooks/receiver.js');
 
 const KEY = L.newApiKey();
 const SECRET = newSecret();
@@ -44,17 +44,6 @@ const show = (rs) => JSON.stringify(rs.map((r) => [r.n, r.id, r.status, keyOf(r)
 const pick = ({ id, name, avatar }) => ({ id, name, avatar });
 
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$/;
-
-// The webhook deliveries counted by one node's /metrics.
-async function hookMetrics(srv) {
-  const m = await L.scrape(srv.url);
-  return {
-    delivered: L.metric(m, 'wrw_webhook_deliveries_total', { result: 'delivered' }, 0),
-    retried: L.metric(m, 'wrw_webhook_deliveries_total', { result: 'retried' }, 0),
-    failed: L.metric(m, 'wrw_webhook_deliveries_total', { result: 'failed' }, 0),
-    pending: L.metric(m, 'wrw_webhook_pending'),
-  };
-}
 
 it('a run spread over three nodes: every event reaches the receiver exactly once, signed, each attendee joined before it left', { timeout: 60000 }, async (t) => {
   const r = await startReceiver({ secrets: [SECRET], label: 'receiver' });

@@ -12,6 +12,7 @@ const { EventEmitter } = require('node:events');
 const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 const { Webhook } = require('standardwebhooks');
+const L = require('../harness.js');
 
 const DEFAULT_WAIT = 10000;
 
@@ -214,4 +215,15 @@ function newSecret(bytes = 32) {
   return `whsec_${require('node:crypto').randomBytes(bytes).toString('base64')}`;
 }
 
-module.exports = { Receiver, startReceiver, newSecret, verifies, delivered };
+// The webhook metrics of one server's /metrics, in one scrape.
+async function hookMetrics(srv) {
+  const m = await L.scrape(srv.url);
+  return {
+    delivered: L.metric(m, 'wrw_webhook_deliveries_total', { result: 'delivered' }, 0),
+    retried: L.metric(m, 'wrw_webhook_deliveries_total', { result: 'retried' }, 0),
+    failed: L.metric(m, 'wrw_webhook_deliveries_total', { result: 'failed' }, 0),
+    pending: L.metric(m, 'wrw_webhook_pending'),
+    oldest: L.metric(m, 'wrw_webhook_oldest_pending_seconds'),
+  };
+}
+module.exports = { Receiver, startReceiver, newSecret, verifies, delivered, hookMetrics };

@@ -12,7 +12,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { performance } = require('node:perf_hooks');
 const L = require('../harness.js');
-const { startReceiver, newSecret, verifies, delivered } = require('./receiver.js');
+const { startReceiver, newSecret, verifies, delivered, hookMetrics } = require('./receiver.js');
 
 const T = L.tracked(afterEach);
 const receivers = [];
@@ -47,18 +47,6 @@ async function apiOk(srv, method, path, body, status) {
 }
 
 const failedList = async (srv) => (await apiOk(srv, 'GET', '/api/v1/webhook-deliveries?status=failed', undefined, 200)).deliveries;
-
-// The metrics of webhooks in one scrape.
-async function hookMetrics(srv) {
-  const m = await L.scrape(srv.url);
-  return {
-    delivered: L.metric(m, 'wrw_webhook_deliveries_total', { result: 'delivered' }, 0),
-    retried: L.metric(m, 'wrw_webhook_deliveries_total', { result: 'retried' }, 0),
-    failed: L.metric(m, 'wrw_webhook_deliveries_total', { result: 'failed' }, 0),
-    pending: L.metric(m, 'wrw_webhook_pending'),
-    oldest: L.metric(m, 'wrw_webhook_oldest_pending_seconds'),
-  };
-}
 
 // Resolves with the metrics once nothing is pending (and `cond` holds, if given).
 function settled(srv, { cond = () => true, timeout = 10000, what = 'wrw_webhook_pending 0' } = {}) {
